@@ -1,0 +1,82 @@
+"""The ``curate`` command line: a thin Typer layer over the Python API (one function per command)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from curate.errors import CurateError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Build LLM pretraining corpora: ingest -> filter -> dedup -> stats -> shards -> train.")
+
+
+def _fail(exc: Exception) -> None:
+    typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(2)
+
+
+@app.command()
+def ingest(
+    paths: List[str] = typer.Argument(..., help="Files, directories (read recursively) or globs."),
+    source: str = typer.Option(..., "--source", "-s", help="Source name for these documents (web, news, blog, patents, qa...)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output directory (several sources may share one)."),
+    fmt: str = typer.Option("auto", "--format", "-f", help="auto (content sniffing), warc, html, jsonl, json, csv, tsv, text, parquet, uspto, stackexchange, squad."),
+    workers: int = typer.Option(1, "--workers", "-w", min=1, help="Processes reading input files in parallel."),
+    text_field: Optional[str] = typer.Option(None, help="Record field holding the text (default: text, content, body, ...)."),
+    id_field: Optional[str] = typer.Option(None, help="Field with the source's own id (kept in meta.source_id)."),
+    url_field: Optional[str] = typer.Option(None, help="Field holding the URL (default: url, link)."),
+    title_field: Optional[str] = typer.Option(None, help="Field holding the title (default: title, headline)."),
+    date_field: Optional[str] = typer.Option(None, help="Field holding the creation date (default: created, date, ...)."),
+    lang_field: Optional[str] = typer.Option(None, help="Field holding the language code."),
+    meta_field: List[str] = typer.Option([], "--meta-field", help="Keep only these fields in meta (repeatable; default: all others)."),
+    lang: Optional[str] = typer.Option(None, help="Language of every document when the dump is known to be one language (e.g. ko)."),
+    text_unit: str = typer.Option("line", help="Plain text: 'line' (one document per line) or 'file' (one per file)."),
+    max_record_mb: float = typer.Option(32.0, help="Records larger than this are quarantined, never parsed."),
+    task_mb: float = typer.Option(64.0, help="Small input files are grouped into tasks of about this size."),
+    max_file_mb: float = typer.Option(256.0, help="Roll output Parquet files at about this much data."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+) -> None:
+    """Read raw dumps into DIR/documents/*.parquet, with quarantine and a manifest (resumable)."""
+    from curate.ingest import ReaderOptions
+    from curate.ingest import ingest as run_ingest
+
+    options = ReaderOptions(text_field=text_field, id_field=id_field, url_field=url_field, title_field=title_field,
+                            date_field=date_field, lang_field=lang_field, meta_fields=tuple(meta_field), lang=lang,
+                            text_unit=text_unit, max_record_bytes=int(max_record_mb * (1 << 20)))
+    try:
+        job = run_ingest(paths, source, out, fmt=fmt, options=options, workers=workers,
+                         task_bytes=int(task_mb * (1 << 20)), max_file_bytes=int(max_file_mb * (1 << 20)),
+                         progress=progress)
+    except CurateError as exc:
+        _fail(exc)
+    c, t = job["counts"], job["timings"]
+    typer.echo(f"{source}: read {c['read']:,}  written {c['written']:,}  quarantined {c['quarantined']:,}  "
+               f"skipped {sum(job['skipped'].values()):,}  ({t['docs_per_s']:,.0f} docs/s, {t['mb_per_s']:.2f} MB/s, "
+               f"{t['tasks_resumed']} tasks resumed) -> {out}")
+    for kind, n in job["quarantine_by_type"].items():
+        typer.echo(f"  quarantined {n:,} x {kind} (see {out}/quarantine/)")
+
+
+@app.command()
+def formats() -> None:
+    """List the input formats ``curate ingest`` reads."""
+    from curate.ingest.formats import FORMATS
+
+    for f in FORMATS.values():
+        typer.echo(f"{f.name:14s} {f.description}")
+
+
+def main() -> None:
+    try:
+        app()
+    except CurateError as exc:  # commands raise these for bad input; no traceback for the user
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Low-level I/O shared by every stage: compressed streams, atomic Parquet writing."""
