@@ -70,6 +70,32 @@ def formats() -> None:
         typer.echo(f"{f.name:14s} {f.description}")
 
 
+@app.command()
+def stats(
+    directory: Path = typer.Argument(..., help="An ingest or run output directory."),
+    sql: Optional[str] = typer.Option(None, "--sql", help="Run this query; views: documents, decisions, quarantine, manifest."),
+    fmt: str = typer.Option("table", "--format", help="table, csv or json."),
+) -> None:
+    """Summaries computed by DuckDB over the Parquet in place (or your own --sql)."""
+    from curate.stats import connect, summarize
+    from curate.stats.summary import query, render
+
+    if fmt not in ("table", "csv", "json"):
+        _fail(CurateError(f"--format {fmt!r}: expected table, csv or json"))
+    try:
+        if sql:
+            con = connect(directory)
+            try:
+                tables = [query(con, "query", sql)]
+            except Exception as exc:  # duckdb.Error subclasses: bad SQL is the user's to fix
+                raise CurateError(f"query failed: {exc}") from exc
+        else:
+            tables = summarize(directory)
+    except CurateError as exc:
+        _fail(exc)
+    typer.echo(render(tables, fmt))
+
+
 def main() -> None:
     try:
         app()

@@ -14,8 +14,10 @@ them, so a killed run ends with exactly the documents of an uninterrupted run.
 
 from __future__ import annotations
 
+import csv
 import hashlib
-import lzma
+import json
+import re
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -24,7 +26,6 @@ from typing import Iterable
 
 import orjson
 import pyarrow as pa
-import zstandard
 
 from curate.errors import CurateError
 from curate.executors import Executor, LocalExecutor, ReportFn
@@ -32,7 +33,7 @@ from curate.ingest.base import Bad, Doc, ReadContext, ReaderOptions, Skip
 from curate.ingest.dates import parse_date
 from curate.ingest.formats import FORMATS, sniff_format
 from curate.ingest.plan import SOURCE_NAME, InputFile, Task, expand_inputs, group_tasks, job_key
-from curate.io.compression import sniff
+from curate.io.compression import STREAM_ERRORS, sniff, stream_error_type
 from curate.io.parquet import TMP_PREFIX, RollingParquetWriter
 from curate.manifest import locked, read_json, versions, write_json_atomic
 from curate.progress import Progress
@@ -40,7 +41,11 @@ from curate.schema import arrow_schema, validate_table
 
 DOC_SCHEMA = arrow_schema("document")
 QUARANTINE_SCHEMA = arrow_schema("quarantine")
-STREAM_ERRORS = (EOFError, OSError, lzma.LZMAError, zstandard.ZstdError)
+# What a reader raises when the rest of a file cannot be parsed (orjson/json errors are ValueErrors;
+# deeply nested JSON exhausts the recursion limit). Anything else a reader raises is a bug.
+PARSE_ERRORS = (ValueError, RecursionError, csv.Error)
+_STREAM_WHAT = {"truncated_stream": "the file ends early", "corrupt_stream": "the compressed data is damaged",
+                "read_error": "reading failed"}
 
 
 @dataclass(frozen=True)
@@ -85,7 +90,11 @@ class _Batcher:
             created = parsed
         elif created is not None:
             created = parse_date(created)
-        meta_json = orjson.dumps(meta, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS, default=str).decode()
+        try:
+            meta_json = orjson.dumps(meta, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS, default=str).decode()
+        except orjson.JSONEncodeError:
+            # Lone surrogates (the row is then quarantined by flush) or integers over 64 bits.
+            meta_json = json.dumps(meta, ensure_ascii=False, sort_keys=True, default=str)
         self.rows.append((make_id(self.spec.source, input_file, position), self.spec.source, doc.text, doc.url,
                           doc.title, doc.lang or self.spec.options.lang, created, meta_json, input_file, position))
         self.text_bytes += len(doc.text)
@@ -111,8 +120,9 @@ class _Batcher:
                     self._to_batch([row])
                     good.append(row)
                 except (pa.ArrowException, UnicodeEncodeError) as exc:
-                    self.quarantine.add(Bad("invalid_unicode", f"record {row[9]}: text is not encodable as "
-                                            f"UTF-8 ({type(exc).__name__}: {exc})", row[9], None), row[8])
+                    self.quarantine.add(Bad("invalid_unicode", f"record {row[9]}: a field (text, url, title or "
+                                            f"meta) is not valid Unicode, e.g. a lone surrogate from a JSON "
+                                            f"\\ud800 escape ({type(exc).__name__}: {exc})", row[9], None), row[8])
             if not good:
                 return
             batch = self._to_batch(good)

@@ -10,6 +10,7 @@ import bz2
 import gzip
 import io
 import lzma
+import zlib
 from pathlib import Path
 from typing import BinaryIO
 
@@ -22,6 +23,23 @@ MAGIC: tuple[tuple[str, bytes], ...] = (
     ("bz2", b"BZh"),
     ("xz", b"\xfd7zXZ\x00"),
 )
+
+
+# What a damaged compressed stream raises while it is read (gzip: EOFError, BadGzipFile (an OSError)
+# or zlib.error; bz2: EOFError or OSError; xz: EOFError or LZMAError; zstd: EOFError or ZstdError).
+STREAM_ERRORS: tuple[type[BaseException], ...] = (EOFError, OSError, zlib.error, lzma.LZMAError, zstandard.ZstdError)
+
+
+def stream_error_type(exc: BaseException) -> str:
+    """Quarantine error type of a stream exception: ``truncated_stream`` (the data stops early),
+    ``corrupt_stream`` (the compressed data is damaged) or ``read_error`` (the OS failed to read)."""
+    if isinstance(exc, EOFError):
+        return "truncated_stream"
+    if isinstance(exc, (zlib.error, lzma.LZMAError, zstandard.ZstdError)):
+        return "corrupt_stream"
+    if isinstance(exc, OSError) and exc.errno is None:  # BadGzipFile, bz2's "Invalid data stream"
+        return "corrupt_stream"
+    return "read_error"
 
 
 def detect_compression(head: bytes) -> str:
@@ -54,6 +72,56 @@ class CountingReader(io.RawIOBase):
         super().close()
 
 
+class ZstdReader(io.RawIOBase):
+    """Decompress a (multi-frame) zstd stream and fail loudly on a truncated one.
+
+    ``zstandard``'s own ``stream_reader`` returns a clean end of file when the input stops in the
+    middle of a frame, which would lose the rest of a truncated dump silently. This reader feeds
+    small compressed pieces to a ``decompressobj`` (so output per piece stays bounded) and raises
+    :class:`EOFError` when the input ends before the frame does, as gzip/bz2/xz do.
+    """
+
+    def __init__(self, raw: BinaryIO, chunk: int = 8192) -> None:
+        self._raw = raw
+        self._chunk = chunk
+        self._dctx = zstandard.ZstdDecompressor(max_window_size=1 << 31)
+        self._obj = self._dctx.decompressobj()
+        self._in_frame = False  # compressed bytes were fed to the current frame and it has not ended
+        self._pending = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def _feed(self, data: bytes) -> bytes:
+        out = []
+        while data:
+            self._in_frame = True
+            out.append(self._obj.decompress(data))
+            if not self._obj.eof:
+                break
+            data = self._obj.unused_data  # the next frame (pzstd and seekable zstd write several)
+            self._obj = self._dctx.decompressobj()
+            self._in_frame = False
+        return b"".join(out)
+
+    def readinto(self, buffer) -> int:  # type: ignore[override]
+        while not self._pending:
+            data = self._raw.read(self._chunk)
+            if not data:
+                if self._in_frame:
+                    raise EOFError("zstd stream ended before the end of the frame (truncated file)")
+                return 0
+            self._pending = memoryview(self._feed(data))
+        n = min(len(buffer), len(self._pending))
+        buffer[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        return n
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
 class OpenedInput:
     """A decompressed binary stream over a file plus the count of on-disk bytes consumed."""
 
@@ -67,9 +135,7 @@ class OpenedInput:
         elif compression == "gzip":
             self.stream = gzip.GzipFile(fileobj=raw, mode="rb")  # handles multi-member (per-record) gzip
         elif compression == "zstd":
-            # read_across_frames: zstd files written in several frames (pzstd, seekable zstd) read whole.
-            reader = zstandard.ZstdDecompressor(max_window_size=1 << 31).stream_reader(raw, read_across_frames=True)
-            self.stream = io.BufferedReader(reader, buffer_size)  # type: ignore[arg-type]
+            self.stream = io.BufferedReader(ZstdReader(raw), buffer_size)
         elif compression == "bz2":
             self.stream = bz2.BZ2File(raw, mode="rb")
         elif compression == "xz":
@@ -94,11 +160,12 @@ class OpenedInput:
         self.close()
 
 
-def sniff(path: Path, n: int = 65536) -> tuple[str, bytes, str | None]:
+def sniff(path: Path, n: int = 65536) -> tuple[str, bytes, BaseException | None]:
     """Return ``(compression, first n decompressed bytes, error)`` of ``path``.
 
     Reads in small chunks so a truncated or corrupt compressed stream still yields the bytes before
-    the damage; ``error`` describes the damage (None when the head decompressed cleanly).
+    the damage; ``error`` is the exception the damage raised (None when the head decompressed
+    cleanly; :func:`stream_error_type` classifies it).
     """
     with open(path, "rb") as fh:
         magic = fh.read(8)
@@ -114,6 +181,6 @@ def sniff(path: Path, n: int = 65536) -> tuple[str, bytes, str | None]:
                     break
                 chunks.append(chunk)
                 size += len(chunk)
-    except (OSError, EOFError, lzma.LZMAError, zstandard.ZstdError, ValueError) as exc:
-        error = f"{type(exc).__name__}: {exc}"
+    except STREAM_ERRORS + (ValueError,) as exc:
+        error = exc
     return compression, b"".join(chunks), error

@@ -1,0 +1,116 @@
+"""Steps: the unit a recipe composes (DESIGN.md, "One data model").
+
+A step takes a ``pyarrow.RecordBatch`` of documents and returns a :class:`StepResult`:
+
+* a **mapper** returns ``batch`` (same rows, same order, text or columns rewritten) and metrics;
+* a **filter** returns ``keep`` (one bool per row) with a ``reason`` per dropped row, and metrics;
+* a **global** step (:class:`GlobalStep`) needs all documents (dedup) and runs as passes over
+  Parquet between the per-batch segments of a recipe.
+
+Metrics are declared up front (``metrics = {"name": pa type}``) so the decision log has a fixed,
+typed schema that DuckDB reads. A step sees whole batches, never one document at a time unless it
+loops inside; so the same step runs in-process, in a process pool and in Ray's ``map_batches``.
+
+The style follows datatrove's filters (a small class with a name and one method; the base class does
+the bookkeeping) and each step's docstring cites the paper its rule comes from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Sequence
+
+import numpy as np
+import pyarrow as pa
+
+
+@dataclass
+class StepResult:
+    batch: pa.RecordBatch | None = None
+    keep: Any = None  # np.ndarray[bool] | pa.BooleanArray | list[bool]
+    reason: Any = None  # sequence of str|None (ignored where kept) or one str for every dropped row
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+class Step:
+    """Base class of per-batch steps. Subclasses set ``name``, ``kind``, ``Params`` and ``metrics``."""
+
+    name: ClassVar[str] = ""
+    kind: ClassVar[str] = "filter"  # "mapper" or "filter"
+    metrics: ClassVar[dict[str, pa.DataType]] = {}
+    doc_columns: ClassVar[dict[str, pa.DataType]] = {}  # extra columns it adds to documents (e.g. lang_score)
+
+    @dataclass
+    class Params:
+        pass
+
+    def __init__(self, params: Any = None, step_id: str | None = None) -> None:
+        self.params = params if params is not None else self.Params()
+        self.id = step_id or self.name
+
+    def setup(self) -> None:
+        """Load models or compile resources once per worker process (not per batch)."""
+
+    def apply(self, batch: pa.RecordBatch) -> StepResult:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def metric_columns(self) -> dict[str, pa.DataType]:
+        """Decision-log column names of this step's metrics (prefixed by the id when it is not the name)."""
+        prefix = "" if self.id == self.name else f"{self.id}_"
+        return {prefix + k: v for k, v in self.metrics.items()}
+
+
+class GlobalStep:
+    """A step that needs every document: runs passes over the Parquet shards of its input.
+
+    ``run`` receives the shard files that reach it (in stable order) and must write, for each shard
+    ``i``, ``out_dir/<shard stem>.parquet`` aligned row by row with that shard, with columns
+    ``keep`` (bool), ``reason`` (string) and the declared metrics. The pipeline then applies it as
+    a filter. Passes go through the executor, so they can run as independent tasks.
+    """
+
+    name: ClassVar[str] = ""
+    kind: ClassVar[str] = "global"
+    metrics: ClassVar[dict[str, pa.DataType]] = {}
+    doc_columns: ClassVar[dict[str, pa.DataType]] = {}
+
+    @dataclass
+    class Params:
+        pass
+
+    def __init__(self, params: Any = None, step_id: str | None = None) -> None:
+        self.params = params if params is not None else self.Params()
+        self.id = step_id or self.name
+
+    def metric_columns(self) -> dict[str, pa.DataType]:
+        prefix = "" if self.id == self.name else f"{self.id}_"
+        return {prefix + k: v for k, v in self.metrics.items()}
+
+    def run(self, shards: Sequence[Path], out_dir: Path, work_dir: Path, executor: Any, progress: Any) -> None:
+        raise NotImplementedError  # pragma: no cover - abstract
+
+
+STEPS: dict[str, type] = {}
+
+
+def register_step(cls: type) -> type:
+    """Class decorator: make a step available to recipes under ``cls.name``."""
+    if not cls.name:
+        raise ValueError(f"{cls.__name__} has no name")
+    if cls.name in STEPS and STEPS[cls.name] is not cls:
+        raise ValueError(f"two steps are named {cls.name!r}: {STEPS[cls.name].__name__} and {cls.__name__}")
+    STEPS[cls.name] = cls
+    return cls
+
+
+def as_bool_array(values: Any, n: int) -> np.ndarray:
+    """Normalize a ``keep`` value (numpy, Arrow or list) to a numpy bool array of length ``n``."""
+    if isinstance(values, (pa.Array, pa.ChunkedArray)):
+        arr = values.to_numpy(zero_copy_only=False)
+    else:
+        arr = np.asarray(values)
+    arr = arr.astype(bool, copy=False)
+    if arr.shape != (n,):
+        raise ValueError(f"keep has {arr.shape} values for a batch of {n} rows")
+    return arr
