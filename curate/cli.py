@@ -38,7 +38,7 @@ def ingest(
     max_record_mb: float = typer.Option(32.0, help="Records larger than this are quarantined, never parsed."),
     task_mb: float = typer.Option(64.0, help="Small input files are grouped into tasks of about this size."),
     max_file_mb: float = typer.Option(256.0, help="Roll output Parquet files at about this much data."),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    progress: Optional[bool] = typer.Option(None, "--progress/--no-progress", help="Show a progress bar (default: on unless CURATE_PROGRESS=0)."),
 ) -> None:
     """Read raw dumps into DIR/documents/*.parquet, with quarantine and a manifest (resumable)."""
     from curate.ingest import ReaderOptions
@@ -59,6 +59,63 @@ def ingest(
                f"{t['tasks_resumed']} tasks resumed) -> {out}")
     for kind, n in job["quarantine_by_type"].items():
         typer.echo(f"  quarantined {n:,} x {kind} (see {out}/quarantine/)")
+
+
+@app.command()
+def run(
+    recipe: str = typer.Argument(..., help="A recipe file, or the name of a shipped one (see `curate recipes list`)."),
+    inp: Path = typer.Option(..., "--in", "-i", help="Input: an ingest output (or an earlier run) directory."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output directory for documents, decisions, quarantine, manifest."),
+    workers: int = typer.Option(1, "--workers", "-w", min=1, help="Processes working on input shards in parallel."),
+    batch_size: int = typer.Option(2048, help="Documents per Arrow record batch."),
+    overwrite: bool = typer.Option(False, help="Replace an existing run of another recipe or input in --out."),
+    progress: Optional[bool] = typer.Option(None, "--progress/--no-progress", help="Show progress bars."),
+) -> None:
+    """Run a recipe's steps over documents: kept documents, a decision per document, a manifest."""
+    from curate.pipeline import Pipeline
+
+    try:
+        pipeline = Pipeline.from_recipe(recipe, workers=workers, batch_size=batch_size, progress=progress)
+        manifest = pipeline.run(inp, out, overwrite=overwrite)
+    except CurateError as exc:
+        _fail(exc)
+    c, t = manifest["counts"], manifest["timings"]
+    typer.echo(f"{manifest['recipe']['name']}: read {c['read']:,}  kept {c['kept']:,}  dropped {c['dropped']:,}  "
+               f"quarantined {c['quarantined']:,}  ({t['docs_per_s']:,.0f} docs/s, {t['mb_per_s']:.2f} MB/s) -> {out}")
+    for row in manifest["funnel"]:
+        typer.echo(f"  {row['step']:<22s} -{row['removed']:>9,}  -> {row['remaining']:>10,}")
+
+
+recipes_app = typer.Typer(help="Shipped recipes (filters/*.toml).", no_args_is_help=True)
+app.add_typer(recipes_app, name="recipes")
+
+
+@recipes_app.command("list")
+def recipes_list() -> None:
+    """List the shipped recipes."""
+    from curate.pipeline.recipe import list_recipes, load_recipe
+
+    for path in list_recipes():
+        recipe = load_recipe(path)
+        typer.echo(f"{path.stem:16s} {len(recipe.steps):2d} steps  {recipe.description}")
+
+
+@recipes_app.command("show")
+def recipes_show(name: str = typer.Argument(..., help="Recipe name or path.")) -> None:
+    """Show a recipe's steps with every parameter (defaults filled in) and the metric columns they write."""
+    from curate.pipeline.recipe import load_recipe
+
+    try:
+        recipe = load_recipe(name)
+    except CurateError as exc:
+        _fail(exc)
+    typer.echo(f"# {recipe.name}: {recipe.description}\n# file: {recipe.path}\n# hash: {recipe.hash[:16]}")
+    for i, step in enumerate(recipe.describe(), 1):
+        typer.echo(f"{i:2d}. {step['id']} ({step['name']}, {step['kind']})")
+        for key, value in step["params"].items():
+            typer.echo(f"      {key} = {value!r}")
+        if step["metrics"]:
+            typer.echo(f"      metrics: {', '.join(f'{k}:{v}' for k, v in step['metrics'].items())}")
 
 
 @app.command()

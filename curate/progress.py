@@ -21,7 +21,7 @@ class Progress:
         self.docs = 0
         self.bytes = 0
         self._last_postfix = 0.0
-        self._bar = tqdm(total=total_bytes, desc=desc, unit="B", unit_scale=True, unit_divisor=1_000_000,
+        self._bar = tqdm(total=total_bytes, desc=desc, unit="B", unit_scale=True, unit_divisor=1000,
                          mininterval=0.5, dynamic_ncols=True, disable=not enabled, smoothing=0.1)
 
     def update(self, nbytes: int = 0, ndocs: int = 0) -> None:

@@ -214,9 +214,10 @@ def _read_file(spec: TaskSpec, f: InputFile, batcher: _Batcher, quarantine: _Qua
     fmt = detected if spec.fmt == "auto" else spec.fmt
     info = {"path": f.path, "input_file": f.input_file, "bytes": f.size, "sha256": _sha256(f.path),
             "format": fmt or "unreadable", "compression": compression}
-    if not head and sniff_error:
-        quarantine.add(Bad("truncated_stream", f"{compression} stream is damaged before any data ({sniff_error})",
-                           None, 0), f.input_file)
+    if not head and sniff_error is not None:
+        kind = stream_error_type(sniff_error)
+        quarantine.add(Bad(kind, f"{compression} stream is damaged before any data: {_STREAM_WHAT[kind]} "
+                           f"({type(sniff_error).__name__}: {sniff_error})", None, 0), f.input_file)
         report(f.size, 0)
         return info, 1
     if not head:
@@ -225,9 +226,10 @@ def _read_file(spec: TaskSpec, f: InputFile, batcher: _Batcher, quarantine: _Qua
         report(f.size, 0)
         return info, 1
     if why == "binary" and (fmt is None or FORMATS[fmt].text_based):
+        hint = " (it starts with a UTF-16 byte-order mark: convert it to UTF-8)" if head[:2] in (b"\xff\xfe", b"\xfe\xff") else ""
         quarantine.add(Bad("binary_content", f"binary content (NUL bytes or non-UTF-8 control bytes in the first "
-                           f"{len(head):,} bytes), not a {fmt or 'known'} text file; check the file or its --format",
-                           None, 0), f.input_file)
+                           f"{len(head):,} bytes), not a {fmt or 'known'} text file{hint}; check the file or its "
+                           "--format", None, 0), f.input_file)
         report(f.size, 0)
         return info, 1
     if fmt is None:
@@ -240,8 +242,27 @@ def _read_file(spec: TaskSpec, f: InputFile, batcher: _Batcher, quarantine: _Qua
     position = 0
     last_disk = 0
     pending_docs = 0
+    items = reader(ctx)
     try:
-        for item in reader(ctx):
+        while True:
+            # Only the reader's own failures become quarantine rows; an error while writing the
+            # output (disk full) is not bad input and must stop the task.
+            try:
+                item = next(items)
+            except StopIteration:
+                break
+            except STREAM_ERRORS as exc:
+                read += 1
+                kind = stream_error_type(exc)
+                quarantine.add(Bad(kind, f"stream broke after {position} records: {_STREAM_WHAT[kind]} "
+                                   f"({type(exc).__name__}: {exc}); the rest of the file could not be read",
+                                   None, None), f.input_file)
+                break
+            except PARSE_ERRORS as exc:  # reader-level parse failure of the rest of the file
+                read += 1
+                quarantine.add(Bad("read_error", f"reading stopped after {position} records "
+                                   f"({type(exc).__name__}: {exc})", None, None), f.input_file)
+                break
             if isinstance(item, Skip):
                 skipped[item.reason] += 1
                 continue
@@ -258,16 +279,10 @@ def _read_file(spec: TaskSpec, f: InputFile, batcher: _Batcher, quarantine: _Qua
                 disk = opened.disk_bytes_read if opened is not None else 0
                 report(max(disk - last_disk, 0), pending_docs)
                 last_disk, pending_docs = max(disk, last_disk), 0
-    except STREAM_ERRORS as exc:
-        read += 1
-        kind = "truncated_stream" if isinstance(exc, (EOFError, zstandard.ZstdError, lzma.LZMAError)) else "read_error"
-        quarantine.add(Bad(kind, f"stream broke after {position} records ({type(exc).__name__}: {exc}); the rest "
-                           f"of the file could not be read", None, None), f.input_file)
-    except (ValueError, UnicodeDecodeError) as exc:  # reader-level parse failure of the rest of the file
-        read += 1
-        quarantine.add(Bad("read_error", f"reading stopped after {position} records ({type(exc).__name__}: {exc})",
-                           None, None), f.input_file)
     finally:
+        close = getattr(items, "close", None)
+        if close is not None:
+            close()
         opened = getattr(ctx, "opened", None)
         if opened is not None:
             opened.close()
@@ -291,31 +306,33 @@ def ingest(paths: Iterable[str], source: str, out: str | Path, fmt: str = "auto"
     options = options or ReaderOptions()
     if options.text_unit not in ("line", "file"):
         raise CurateError(f"--text-unit {options.text_unit!r}: expected 'line' or 'file'")
+    if options.max_record_bytes < 1:
+        raise CurateError(f"--max-record-mb must be positive (got {options.max_record_bytes} bytes)")
+    if workers < 1:
+        raise CurateError(f"--workers must be at least 1 (got {workers})")
     if fmt != "auto":
         FORMATS[fmt].load()  # fail now, not in a worker, if an optional dependency is missing
     out = Path(out)
-    files = expand_inputs(list(paths))
+    if out.exists() and not out.is_dir():
+        raise CurateError(f"--out {out} exists and is not a directory")
+    files = expand_inputs(list(paths), exclude=out)
     key = job_key(source, fmt, options.as_dict(), files)
     job_name = f"{source}-{key}"
     manifest_path = out / "manifest.json"
+    state_dir = out / "_state" / job_name
     with locked(out / ".curate.lock"):
         manifest = read_json(manifest_path) or {}
         if manifest and manifest.get("kind") != "ingest":
             raise CurateError(f"{out} holds a {manifest.get('kind')!r} run, not an ingest output; choose another --out")
-        for name, job in manifest.get("jobs", {}).items():
-            if name != job_name and job["source"] == source:
-                clash = {i["input_file"] for i in job["inputs"]} & {f.input_file for f in files}
-                if clash:
-                    raise CurateError(f"{out} already has source {source!r} documents from {sorted(clash)[:3]} "
-                                      f"(job {name}); ids would collide. Use another --out or --source")
-    tasks = group_tasks(files, task_bytes)
-    state_dir = out / "_state" / job_name
-    done = {int(p.stem.split("-")[1]): read_json(p) for p in state_dir.glob("task-*.json")} if state_dir.is_dir() else {}
-    todo = [t for t in tasks if t.ordinal not in done]
-    specs = [TaskSpec(str(out), source, key, fmt, options, t, max_file_bytes, batch_rows) for t in todo]
-    bar = Progress(f"ingest {source}", sum(t.bytes for t in todo), progress)
-    with locked(state_dir / "lock"):
+        _check_collisions(out, manifest, source, job_name, files)
+        tasks = _plan(state_dir, files, task_bytes)
+    with locked(state_dir / "lock"):  # a second identical command waits here, then finds the tasks done
+        done = _finished_tasks(state_dir)
+        todo = [t for t in tasks if t.ordinal not in done]
+        specs = [TaskSpec(str(out), source, key, fmt, options, t, max_file_bytes, batch_rows) for t in todo]
+        bar = Progress(f"ingest {source}", sum(t.bytes for t in todo), progress)
         results = (executor or LocalExecutor(workers)).map(run_task, specs, bar)
+        _remove_temporaries(out, state_dir, f"{source}-{key}-")
     timings = bar.close()
     for r in results:
         done[r["task"]] = r
@@ -340,6 +357,85 @@ def ingest(paths: Iterable[str], source: str, out: str | Path, fmt: str = "auto"
         jobs[job_name] = job
         write_json_atomic(manifest_path, _summarize(jobs))
     return {"job": job_name, **job}
+
+
+_JOB_DIR = re.compile(r"^(?P<source>.+)-(?P<key>[0-9a-f]{12})$")
+
+
+def _check_collisions(out: Path, manifest: dict, source: str, job_name: str, files: list[InputFile]) -> None:
+    """Refuse a job whose ids would collide with another job of the same source in ``out``.
+
+    Ids derive from source, input_file and position, so the same file ingested twice under one
+    source (other options, other size) would give duplicate ids. Unfinished jobs (killed runs, no
+    manifest entry yet) count too: their finished tasks' documents are already in ``out``.
+    """
+    names = {f.input_file for f in files}
+    others: dict[str, tuple[set[str], bool]] = {}
+    for name, job in manifest.get("jobs", {}).items():
+        if name != job_name and job["source"] == source:
+            others[name] = ({i["input_file"] for i in job["inputs"]}, True)
+    state_root = out / "_state"
+    if state_root.is_dir():
+        for d in sorted(state_root.iterdir()):
+            m = _JOB_DIR.match(d.name)
+            if not d.is_dir() or not m or m["source"] != source or d.name == job_name or d.name in others:
+                continue
+            plan = _read_state(d / "plan.json")
+            inputs = {n for t in plan["tasks"] for n in t} if plan else set()
+            for p in d.glob("task-*.json"):
+                inputs |= {i["input_file"] for i in (_read_state(p) or {}).get("inputs", [])}
+            others[d.name] = (inputs, False)
+    for name, (inputs, complete) in others.items():
+        clash = inputs & names
+        if clash:
+            what = "documents" if complete else "an unfinished ingest (rerun that exact command to finish it)"
+            raise CurateError(f"{out} already has source {source!r} {what} from {sorted(clash)[:3]} (job {name}, "
+                              f"other options or inputs); ids would collide. Use another --out or --source")
+
+
+def _read_state(path: Path) -> dict | None:
+    """Read a state file; a damaged one (crash during a non-atomic copy) counts as absent."""
+    try:
+        return read_json(path)
+    except (OSError, ValueError):
+        return None
+
+
+def _plan(state_dir: Path, files: list[InputFile], task_bytes: int) -> list[Task]:
+    """The job's tasks: recorded at its first run, so a rerun with another --task-mb still resumes
+    the same tasks (the job key covers the input names and sizes, not the grouping)."""
+    path = state_dir / "plan.json"
+    saved = _read_state(path)
+    by_name = {f.input_file: f for f in files}
+    if saved is not None:
+        names = [n for t in saved.get("tasks", []) for n in t]
+        if sorted(names) == sorted(by_name) and len(names) == len(by_name):
+            return [Task(i, tuple(by_name[n] for n in t)) for i, t in enumerate(saved["tasks"])]
+        raise CurateError(f"{state_dir} holds the plan of other inputs; the state is damaged. Remove that "
+                          "folder (its job's documents are then redone) or use another --out")
+    tasks = group_tasks(files, task_bytes)
+    write_json_atomic(path, {"task_bytes": task_bytes, "tasks": [[f.input_file for f in t.files] for t in tasks]})
+    return tasks
+
+
+def _finished_tasks(state_dir: Path) -> dict[int, dict]:
+    done = {}
+    for p in state_dir.glob("task-*.json"):
+        state = _read_state(p)
+        if state is not None:
+            done[int(p.stem.split("-")[1])] = state
+    return done
+
+
+def _remove_temporaries(out: Path, state_dir: Path, prefix: str) -> None:
+    """After every task of a job is done, drop temporary files a killed run of it left behind."""
+    for sub in ("documents", "quarantine"):
+        folder = out / sub
+        if folder.is_dir():
+            for path in folder.glob(f"{TMP_PREFIX}{prefix}*"):
+                path.unlink(missing_ok=True)
+    for path in state_dir.glob(f"{TMP_PREFIX}*"):
+        path.unlink(missing_ok=True)
 
 
 def _summarize(jobs: dict) -> dict:

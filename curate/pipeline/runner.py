@@ -414,6 +414,7 @@ class Pipeline:
     def __init__(self, recipe: Recipe, workers: int = 1, executor: Executor | None = None,
                  batch_size: int = 2048, progress: bool | None = None) -> None:
         self.recipe = recipe
+        self._owns_executor = executor is None
         self.executor = executor or LocalExecutor(workers)
         self.batch_size = batch_size
         self.progress = progress
@@ -459,6 +460,13 @@ class Pipeline:
 
     def run(self, inp: str | Path, out: str | Path, overwrite: bool = False) -> dict:
         """Run the recipe over ``inp/documents/*.parquet`` into ``out``; return the manifest."""
+        try:
+            return self._run(Path(inp), Path(out), overwrite)
+        finally:
+            if self._owns_executor and hasattr(self.executor, "close"):
+                self.executor.close()
+
+    def _run(self, inp: Path, out: Path, overwrite: bool) -> dict:
         inp, out = Path(inp), Path(out)
         shards = sorted((inp / "documents").glob("*.parquet")) if (inp / "documents").is_dir() else []
         if not shards:

@@ -37,6 +37,8 @@ def summarize(directory: str | Path) -> list[Table]:
     tables: list[Table] = []
     if manifest.get("kind") == "ingest":
         tables.append(_ingest_counts(con, manifest))
+    if manifest.get("kind") == "run" and has_view(con, "decisions"):
+        tables += _run_tables(con, manifest)
     if has_view(con, "documents"):
         tables.append(query(con, "documents by source", """
             SELECT source, count(*) AS documents, sum(strlen(text)) AS bytes,
@@ -47,6 +49,38 @@ def summarize(directory: str | Path) -> list[Table]:
         tables.append(query(con, "quarantine by source and error", """
             SELECT source, stage, error_type, count(*) AS records FROM quarantine
             GROUP BY ALL ORDER BY source, records DESC"""))
+    return tables
+
+
+def _run_tables(con: duckdb.DuckDBPyConnection, manifest: dict) -> list[Table]:
+    order = {s["id"]: i for i, s in enumerate(manifest["recipe"]["steps"])}
+    funnel = Table("funnel: documents removed by each step, in recipe order", ["step", "removed", "remaining", "share_of_read"],
+                   [(f["step"], f["removed"], f["remaining"],
+                     round(f["removed"] / max(manifest["counts"]["read"], 1), 4)) for f in manifest["funnel"]])
+    by_source = query(con, "fate by source (read = kept + dropped + quarantined)", """
+        SELECT source, count(*) AS read, count(*) FILTER (WHERE status = 'kept') AS kept,
+               count(*) FILTER (WHERE status = 'dropped') AS dropped,
+               count(*) FILTER (WHERE status = 'quarantined') AS quarantined,
+               round(count(*) FILTER (WHERE status = 'kept') / count(*), 4) AS keep_rate
+        FROM decisions GROUP BY source ORDER BY source""")
+    by_step_source = query(con, "removed by step and source", """
+        SELECT dropped_by AS step, source, count(*) AS removed FROM decisions
+        WHERE status <> 'kept' GROUP BY ALL ORDER BY step, removed DESC""")
+    by_step_source.rows.sort(key=lambda r: (order.get(r[0], 1 << 30), -r[2]))
+    top_reasons = query(con, "top reasons (numbers stripped, so similar reasons group)", """
+        SELECT dropped_by AS step, regexp_replace(reason, '[0-9a-f]{32}|[0-9]+([.][0-9]+)?', '#', 'g') AS reason,
+               count(*) AS documents FROM decisions WHERE status <> 'kept'
+        GROUP BY ALL ORDER BY documents DESC LIMIT 15""")
+    tables = [funnel, by_source, by_step_source, top_reasons]
+    metric_cols = [(r[0], r[1]) for r in con.execute("DESCRIBE decisions").fetchall()[8:]
+                   if r[1] in ("BIGINT", "INTEGER", "DOUBLE", "FLOAT", "BOOLEAN")]
+    if metric_cols:
+        rows = []
+        for name, dtype in metric_cols:
+            col = f'"{name}"' if dtype != "BOOLEAN" else f'"{name}"::INTEGER'
+            rows.append((name, *con.execute(f"""
+                SELECT count({col}), min({col}), quantile_cont({col}, 0.5), avg({col}), max({col}) FROM decisions""").fetchall()[0]))
+        tables.append(Table("metric summaries over the documents each step measured", ["metric", "n", "min", "median", "mean", "max"], rows))
     return tables
 
 
