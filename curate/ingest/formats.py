@@ -57,7 +57,9 @@ _COMPRESSION_SUFFIXES = {".gz", ".gzip", ".zst", ".zstd", ".bz2", ".xz"}
 _EXTENSION_FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv", ".tsv": "tsv",
                       ".txt": "text", ".text": "text", ".html": "html", ".htm": "html", ".parquet": "parquet",
                       ".warc": "warc", ".arc": "warc", ".wet": "warc", ".greenbook": "uspto"}
-_PATENT_ROOT = re.compile(rb"<(us-patent-grant|us-patent-application|patent-application-publication|PATDOC)[\s>]")
+# Root element or DOCTYPE name: a long image-entity list in the DOCTYPE can push the root element past
+# the sniffed head, the DOCTYPE name cannot be pushed.
+_PATENT_ROOT = re.compile(rb"<(?:!DOCTYPE\s+)?(us-patent-grant|us-patent-application|patent-application-publication|PATDOC)[\s>\[]")
 _GREENBOOK = re.compile(rb"^(HHHHHT|PATN\r?\n)", re.M)
 
 
