@@ -8,6 +8,7 @@ string in ``meta.created_raw``: nothing is guessed silently.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 
@@ -28,7 +29,11 @@ def parse_date(value: object) -> datetime | None:
             return datetime.fromtimestamp(seconds, tz=timezone.utc)
         except (OverflowError, OSError, ValueError):
             return None
-    text = str(value).strip()
+    return _parse_text(str(value).strip())
+
+
+@lru_cache(maxsize=65536)  # dumps repeat the same dates (a day's news, a movie's reviews) many times
+def _parse_text(text: str) -> datetime | None:
     if not text:
         return None
     dt: datetime | None = None
@@ -37,8 +42,10 @@ def parse_date(value: object) -> datetime | None:
     except ValueError:
         if m := _YMD.match(text):
             dt = _safe(int(m[1]), int(m[2]), int(m[3]))
+        elif text.isascii() and text.isdigit() and len(text) in (9, 10, 12, 13):  # Unix time in a CSV column
+            return parse_date(int(text))
         elif m := _YY_MM_DD.match(text):
-            dt = _safe(2000 + int(m[1]), int(m[2]), int(m[3]), int(m[4] or 0), int(m[5] or 0))
+            dt = _safe(_century(int(m[1])), int(m[2]), int(m[3]), int(m[4] or 0), int(m[5] or 0))
         elif m := _DOTTED.match(text):
             dt = _safe(int(m[1]), int(m[2]), int(m[3]))
         else:
@@ -61,3 +68,8 @@ def _safe(*parts: int) -> datetime | None:
         return datetime(*parts)
     except ValueError:
         return None
+
+
+def _century(yy: int) -> int:
+    """Two-digit year as POSIX ``strptime %y`` reads it: 69-99 -> 1969-1999, 00-68 -> 2000-2068."""
+    return 1900 + yy if yy >= 69 else 2000 + yy

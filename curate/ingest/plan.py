@@ -35,24 +35,38 @@ class Task:
         return sum(f.size for f in self.files)
 
 
-def _visible_files(directory: Path) -> list[Path]:
+def _visible_files(directory: Path, exclude: Path | None = None) -> list[Path]:
     found = []
+    seen = {directory.resolve()}
     for root, dirs, files in os.walk(directory, followlinks=True):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        keep = []
+        for d in sorted(dirs):
+            real = Path(root, d).resolve()
+            if d.startswith(".") or real == exclude or real in seen:  # hidden, the output, a symlink loop
+                continue
+            seen.add(real)
+            keep.append(d)
+        dirs[:] = keep
         found.extend(Path(root) / f for f in files if not f.startswith("."))
     return found
 
 
-def expand_inputs(paths: list[str]) -> list[InputFile]:
-    """Return every input file in a stable order, failing early on missing paths and ambiguous names."""
+def expand_inputs(paths: list[str], exclude: str | Path | None = None) -> list[InputFile]:
+    """Return every input file in a stable order, failing early on missing paths and ambiguous names.
+
+    Files under ``exclude`` (the output directory, when it lies inside an input directory) are left
+    out, so a rerun does not read its own output as input.
+    """
     if not paths:
         raise CurateError("no input paths given")
+    excluded = Path(exclude).resolve() if exclude is not None else None
     result: list[InputFile] = []
     seen: dict[str, str] = {}
+    seen_files: set[str] = set()
     for arg in paths:
         p = Path(arg)
         if p.is_dir():
-            entries = [(f, f.relative_to(p).as_posix()) for f in _visible_files(p)]
+            entries = [(f, f.relative_to(p).as_posix()) for f in _visible_files(p, excluded)]
             if not entries:
                 raise CurateError(f"input directory {arg!r} contains no files")
         elif p.is_file():
@@ -66,14 +80,19 @@ def expand_inputs(paths: list[str]) -> list[InputFile]:
             entries = [(m, m.relative_to(base).as_posix() if m.is_relative_to(base) else m.name) for m in matches]
         else:
             raise CurateError(f"input {arg!r} does not exist")
+        if excluded is not None:
+            entries = [e for e in entries if not e[0].resolve().is_relative_to(excluded)]
+            if not entries:
+                raise CurateError(f"input {arg!r} holds nothing but the output directory {str(exclude)!r}")
         for path, rel in sorted(entries, key=lambda e: e[1]):
             absolute = str(path.resolve())
             if rel in seen and seen[rel] != absolute:
                 raise CurateError(f"two inputs have the same relative name {rel!r} ({seen[rel]} and {absolute}); "
                                   "ids would collide. Ingest them with different --source names or in separate folders")
-            if rel in seen:
-                continue  # the same file named twice
+            if rel in seen or absolute in seen_files:
+                continue  # the same file named twice (or reached again through a symlink)
             seen[rel] = absolute
+            seen_files.add(absolute)
             result.append(InputFile(absolute, rel, path.stat().st_size))
     return result
 

@@ -5,11 +5,12 @@ Layout of the output directory (docs/layout.md):
     DIR/documents/<source>-<job>-<task>-<k>.parquet   documents (schemas/document.json), zstd, bounded size
     DIR/quarantine/<source>-<job>-<task>-<k>.parquet  what could not be read (schemas/quarantine.json)
     DIR/manifest.json                                 every job in DIR, counts overall and per source
+    DIR/_state/<source>-<job>/plan.json               the job's tasks, fixed at its first run
     DIR/_state/<source>-<job>/task-<n>.json           finished tasks (resume)
 
 A task's files appear only when the whole task is done (temporary names, then rename, then the
 state file). A rerun skips finished tasks, removes the partial output of unfinished ones and redoes
-them, so a killed run ends with exactly the documents of an uninterrupted run.
+them, so a killed run ends with exactly the files of an uninterrupted run.
 """
 
 from __future__ import annotations
@@ -185,6 +186,9 @@ def run_task(spec: TaskSpec, report: ReportFn) -> dict:
             inputs.append(info)
         batcher.flush()
         quarantine.flush()
+        if read != batcher.written + quarantine.count:  # the accounting invariant, checked where it is made
+            raise AssertionError(f"task {spec.task.ordinal}: read {read} != written {batcher.written} + "
+                                 f"quarantined {quarantine.count}")
     except BaseException:
         writer.abort()
         quarantine.writer.abort()
@@ -195,9 +199,6 @@ def run_task(spec: TaskSpec, report: ReportFn) -> dict:
               "quarantine_by_type": dict(quarantine.by_type), "skipped": dict(skipped), "inputs": inputs,
               "documents": documents, "quarantine": quarantined_files,
               "seconds": round(time.perf_counter() - started, 3)}
-    if read != batcher.written + quarantine.count:  # the accounting invariant, checked where it is made
-        raise AssertionError(f"task {spec.task.ordinal}: read {read} != written {batcher.written} + "
-                             f"quarantined {quarantine.count}")
     write_json_atomic(out / "_state" / f"{spec.source}-{spec.job}" / f"task-{spec.task.ordinal:05d}.json", result)
     return result
 
@@ -226,7 +227,8 @@ def _read_file(spec: TaskSpec, f: InputFile, batcher: _Batcher, quarantine: _Qua
         report(f.size, 0)
         return info, 1
     if why == "binary" and (fmt is None or FORMATS[fmt].text_based):
-        hint = " (it starts with a UTF-16 byte-order mark: convert it to UTF-8)" if head[:2] in (b"\xff\xfe", b"\xfe\xff") else ""
+        utf16 = head[:2] in (b"\xff\xfe", b"\xfe\xff")
+        hint = " (it starts with a UTF-16 byte-order mark: convert it to UTF-8)" if utf16 else ""
         quarantine.add(Bad("binary_content", f"binary content (NUL bytes or non-UTF-8 control bytes in the first "
                            f"{len(head):,} bytes), not a {fmt or 'known'} text file{hint}; check the file or its "
                            "--format", None, 0), f.input_file)
@@ -315,7 +317,7 @@ def ingest(paths: Iterable[str], source: str, out: str | Path, fmt: str = "auto"
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise CurateError(f"--out {out} exists and is not a directory")
-    files = expand_inputs(list(paths), exclude=out)
+    files = expand_inputs([str(paths)] if isinstance(paths, (str, Path)) else [str(p) for p in paths], exclude=out)
     key = job_key(source, fmt, options.as_dict(), files)
     job_name = f"{source}-{key}"
     manifest_path = out / "manifest.json"
@@ -331,7 +333,12 @@ def ingest(paths: Iterable[str], source: str, out: str | Path, fmt: str = "auto"
         todo = [t for t in tasks if t.ordinal not in done]
         specs = [TaskSpec(str(out), source, key, fmt, options, t, max_file_bytes, batch_rows) for t in todo]
         bar = Progress(f"ingest {source}", sum(t.bytes for t in todo), progress)
-        results = (executor or LocalExecutor(workers)).map(run_task, specs, bar)
+        pool = executor or LocalExecutor(workers)
+        try:
+            results = pool.map(run_task, specs, bar)
+        finally:
+            if executor is None:  # a pool we started ends with the job; a caller's pool is the caller's
+                pool.close()
         _remove_temporaries(out, state_dir, f"{source}-{key}-")
     timings = bar.close()
     for r in results:
@@ -381,9 +388,11 @@ def _check_collisions(out: Path, manifest: dict, source: str, job_name: str, fil
             if not d.is_dir() or not m or m["source"] != source or d.name == job_name or d.name in others:
                 continue
             plan = _read_state(d / "plan.json")
-            inputs = {n for t in plan["tasks"] for n in t} if plan else set()
-            for p in d.glob("task-*.json"):
-                inputs |= {i["input_file"] for i in (_read_state(p) or {}).get("inputs", [])}
+            if plan is not None:
+                inputs = {n for t in plan.get("tasks", []) for n in t}
+            else:  # no plan: what its finished tasks read
+                inputs = {i["input_file"] for p in d.glob("task-*.json")
+                          for i in (_read_state(p) or {}).get("inputs", [])}
             others[d.name] = (inputs, False)
     for name, (inputs, complete) in others.items():
         clash = inputs & names

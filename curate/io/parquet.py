@@ -28,8 +28,9 @@ class RollingParquetWriter:
     """Write record batches into ``<dir>/<stem>-<k:04d>.parquet`` files of bounded size.
 
     A new file starts once the current one holds ``max_bytes`` of (uncompressed Arrow) data, so
-    downstream tasks get files of similar, bounded size. Files appear under their final name only
-    when closed. ``close()`` returns the final paths in order.
+    downstream tasks get files of similar, bounded size. Every file keeps its temporary name until
+    ``close()``, which renames them all and returns the final paths in order: a reader of the
+    folder never sees part of an unfinished task's output, even when that output spans files.
     """
 
     def __init__(self, directory: Path, stem: str, schema: pa.Schema, max_bytes: int = 256 << 20,
@@ -42,6 +43,7 @@ class RollingParquetWriter:
         self._writer: pq.ParquetWriter | None = None
         self._tmp: Path | None = None
         self._final: Path | None = None
+        self._written: list[tuple[Path, Path]] = []  # (temporary, final) of the files already complete
         self._bytes = 0
         self._index = 0
         self.paths: list[Path] = []
@@ -61,8 +63,7 @@ class RollingParquetWriter:
             return
         self._writer.close()
         assert self._tmp is not None and self._final is not None
-        os.replace(self._tmp, self._final)
-        self.paths.append(self._final)
+        self._written.append((self._tmp, self._final))
         self._writer = None
 
     def write_batch(self, batch: pa.RecordBatch | pa.Table) -> None:
@@ -79,13 +80,21 @@ class RollingParquetWriter:
             self._finish()
 
     def close(self) -> list[Path]:
+        """Finish the last file and give every file its final name; return the final paths."""
         self._finish()
+        for tmp, final in self._written:
+            os.replace(tmp, final)
+            self.paths.append(final)
+        self._written = []
         return self.paths
 
     def abort(self) -> None:
-        """Drop the file being written (used when a task fails and will be rerun)."""
+        """Drop every file of this writer (used when a task fails and will be rerun)."""
         if self._writer is not None:
             self._writer.close()
             self._writer = None
-            if self._tmp is not None and self._tmp.exists():
-                self._tmp.unlink()
+            if self._tmp is not None:
+                self._written.append((self._tmp, self._tmp))
+        for tmp, _ in self._written:
+            tmp.unlink(missing_ok=True)
+        self._written = []

@@ -40,8 +40,14 @@ def record_to_doc(record: dict, opts: ReaderOptions, position: int, byte_offset:
         return Bad("missing_field", f"record {position} has no text field {wanted} (fields: "
                    f"{', '.join(sorted(map(str, record))[:20])}); set --text-field", position, byte_offset)
     text = record[text_key]
-    if text is None:
+    if text is None or (isinstance(text, float) and text != text):  # null, or NaN from a pandas export
         text = ""
+    elif isinstance(text, (bytes, bytearray)):  # a Parquet binary column
+        try:
+            text = bytes(text).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return Bad("invalid_utf8", f"record {position}: text field {text_key!r} is not UTF-8 ({exc.reason} at "
+                       f"byte {exc.start})", position, byte_offset, bytes(text))
     elif not isinstance(text, str):
         if isinstance(text, (dict, list)):
             return Bad("malformed_record", f"record {position}: text field {text_key!r} holds a "
