@@ -307,3 +307,38 @@ def test_inputs_files_dirs_globs_and_symlink_loops(tmp_path):
         ("b.txt", "b1"), ("sub/a.txt", "a1"), ("sub/a.txt", "a2")]
     ingest([str(src / "**" / "*.txt")], source="g", out=tmp_path / "glob", progress=False)
     assert sorted(r["input_file"] for r in docs(tmp_path / "glob")) == ["b.txt", "sub/a.txt", "sub/a.txt"]
+
+
+def test_legacy_encoding_cp949_reads_like_utf8(tmp_path, sample_data):
+    """Korean dumps often come in CP949/EUC-KR: --encoding transcodes them; without it they are
+    quarantined as invalid UTF-8, never decoded wrongly."""
+    import zstandard
+
+    from curate.errors import CurateError
+    from curate.ingest import ReaderOptions, ingest
+
+    raw = zstandard.ZstdDecompressor().stream_reader(open(sample_data / "reviews" / "nsmc_reviews.jsonl.zst", "rb")).read()
+    lines = raw.decode("utf-8").splitlines()[:300]
+    keep = []  # reviews CP949 can represent (it lacks some emoji and rare Hanja)
+    for ln in lines:
+        try:
+            ln.encode("cp949")
+            keep.append(ln)
+        except UnicodeEncodeError:
+            pass
+    (tmp_path / "u").mkdir()
+    (tmp_path / "c").mkdir()
+    (tmp_path / "u" / "r.jsonl").write_text("\n".join(keep) + "\n", encoding="utf-8")
+    (tmp_path / "c" / "r.jsonl").write_bytes(("\n".join(keep) + "\n").encode("cp949"))
+    opts = dict(text_field="review")
+    ingest([str(tmp_path / "u")], source="r", out=tmp_path / "out_u", options=ReaderOptions(**opts), progress=False)
+    ingest([str(tmp_path / "c")], source="r", out=tmp_path / "out_c", options=ReaderOptions(encoding="cp949", **opts),
+           progress=False)
+    bad = ingest([str(tmp_path / "c")], source="r", out=tmp_path / "out_bad", options=ReaderOptions(**opts), progress=False)
+    read = lambda d: pq.read_table(d / "documents").select(["id", "text"]).sort_by("id").to_pylist()  # noqa: E731
+    assert read(tmp_path / "out_u") == read(tmp_path / "out_c")
+    assert len(read(tmp_path / "out_u")) == len(keep) > 250
+    assert bad["counts"]["written"] < len(keep) and bad["quarantine_by_type"].get("invalid_utf8", 0) > 0
+    with pytest.raises(CurateError, match="--encoding"):
+        ingest([str(tmp_path / "c")], source="r", out=tmp_path / "x", options=ReaderOptions(encoding="klingon"),
+               progress=False)

@@ -21,7 +21,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Callable, Iterator, Union
 
-from curate.io.compression import OpenedInput
+import codecs
+import io
+
+from curate.io.compression import OpenedInput, Utf8Transcoder
+
+# Formats whose bytes are text in one encoding for the whole file; web pages and XML declare their own.
+TRANSCODED_FORMATS = frozenset({"jsonl", "json", "csv", "tsv", "text"})
 
 DEFAULT_MAX_RECORD_BYTES = 32 << 20  # 32 MiB: a "record" larger than this is quarantined, not parsed
 
@@ -73,6 +79,7 @@ class ReaderOptions:
     max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
     lang: str | None = None  # language of every document, when the dump is known to be one language
     extract: str = "trafilatura"  # web: main-text extractor
+    encoding: str | None = None  # record/text formats: legacy encoding of the dump (cp949, euc-kr...); default UTF-8
 
     def as_dict(self) -> dict:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
@@ -84,10 +91,17 @@ class ReadContext:
     input_file: str
     compression: str
     options: ReaderOptions
+    fmt: str = ""
 
     def open(self) -> OpenedInput:
-        """Open the decompressed stream. The runner owns progress accounting via ``opened``."""
+        """Open the decompressed stream. The runner owns progress accounting via ``opened``.
+
+        With ``options.encoding`` set (and a format in :data:`TRANSCODED_FORMATS`), the stream is
+        transcoded to UTF-8 so readers never see the legacy encoding."""
         self.opened = OpenedInput(self.path, self.compression)
+        enc = self.options.encoding
+        if enc and self.fmt in TRANSCODED_FORMATS and codecs.lookup(enc).name != "utf-8":
+            self.opened.stream = io.BufferedReader(Utf8Transcoder(self.opened.stream, enc))  # type: ignore[assignment]
         return self.opened
 
 

@@ -16,6 +16,7 @@ them, so a killed run ends with exactly the files of an uninterrupted run.
 from __future__ import annotations
 
 import csv
+import codecs
 import hashlib
 import json
 import re
@@ -238,7 +239,7 @@ def _read_file(spec: TaskSpec, f: InputFile, batcher: _Batcher, quarantine: _Qua
         quarantine.add(Bad("unknown_format", f"could not tell the format ({why}); pass --format", None, 0), f.input_file)
         report(f.size, 0)
         return info, 1
-    ctx = ReadContext(Path(f.path), f.input_file, compression, spec.options)
+    ctx = ReadContext(Path(f.path), f.input_file, compression, spec.options, fmt)
     reader = FORMATS[fmt].load()
     read = 0
     position = 0
@@ -306,6 +307,11 @@ def ingest(paths: Iterable[str], source: str, out: str | Path, fmt: str = "auto"
     if fmt != "auto" and fmt not in FORMATS:
         raise CurateError(f"--format {fmt!r} is not one of: auto, {', '.join(FORMATS)}")
     options = options or ReaderOptions()
+    if options.encoding:
+        try:
+            codecs.lookup(options.encoding)
+        except LookupError:
+            raise CurateError(f"--encoding {options.encoding!r} is not an encoding Python knows (try cp949, euc-kr, shift_jis)") from None
     if options.text_unit not in ("line", "file"):
         raise CurateError(f"--text-unit {options.text_unit!r}: expected 'line' or 'file'")
     if options.max_record_bytes < 1:

@@ -184,3 +184,37 @@ def sniff(path: Path, n: int = 65536) -> tuple[str, bytes, BaseException | None]
     except STREAM_ERRORS + (ValueError,) as exc:
         error = exc
     return compression, b"".join(chunks), error
+
+
+class Utf8Transcoder(io.RawIOBase):
+    """Decode a byte stream from a legacy encoding (CP949, EUC-KR, Shift_JIS...) and re-encode it as
+    UTF-8, incrementally, so readers that expect UTF-8 read legacy dumps unchanged.
+
+    Bytes that are invalid in the declared encoding raise ``UnicodeDecodeError``: the runner
+    quarantines the rest of that file with the message, rather than guessing.
+    """
+
+    def __init__(self, raw: BinaryIO, encoding: str, chunk: int = 1 << 20) -> None:
+        import codecs
+
+        self._raw = raw
+        self._decoder = codecs.getincrementaldecoder(encoding)("strict")
+        self._chunk = chunk
+        self._pending = b""
+        self._eof = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[override]
+        while not self._pending and not self._eof:
+            data = self._raw.read(self._chunk)
+            if not data:
+                self._eof = True
+                self._pending = self._decoder.decode(b"", final=True).encode("utf-8")
+            else:
+                self._pending = self._decoder.decode(data).encode("utf-8")
+        n = min(len(buffer), len(self._pending))
+        buffer[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        return n
