@@ -6,7 +6,9 @@ A reader is a function ``read(ctx: ReadContext) -> Iterator[Doc | Bad | Skip]``:
 * :class:`Bad` — one unit that could not be read (malformed record, invalid UTF-8, ...): it becomes
   a quarantine row and counts in ``read`` and ``quarantined``;
 * :class:`Skip` — a record that is not a document by design (a WARC request record, an image
-  response): counted per reason in the manifest, not in ``read``.
+  response): counted per reason in the manifest, not in ``read``;
+* ``None`` — a heartbeat with no record, so the progress bar moves while a reader works through
+  input that yields nothing yet (the first pass of a two-pass reader).
 
 The runner fills ``id``, ``source``, ``input_file`` and ``position`` defaults, enforces the schema,
 writes Parquet and turns any exception a reader raises mid-stream (truncated gzip, I/O error) into one
@@ -61,7 +63,7 @@ class Skip:
     reason: str
 
 
-Item = Union[Doc, Bad, Skip]
+Item = Union[Doc, Bad, Skip, None]
 
 
 @dataclass(frozen=True)

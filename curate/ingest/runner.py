@@ -245,6 +245,7 @@ def _read_file(spec: TaskSpec, f: InputFile, batcher: _Batcher, quarantine: _Qua
     position = 0
     last_disk = 0
     pending_docs = 0
+    seen = 0
     items = reader(ctx)
     try:
         while True:
@@ -266,18 +267,22 @@ def _read_file(spec: TaskSpec, f: InputFile, batcher: _Batcher, quarantine: _Qua
                 quarantine.add(Bad("read_error", f"reading stopped after {position} records "
                                    f"({type(exc).__name__}: {exc})", None, None), f.input_file)
                 break
-            if isinstance(item, Skip):
+            seen += 1
+            if item is None:  # a reader's heartbeat: nothing to record, only progress
+                pass
+            elif isinstance(item, Skip):
                 skipped[item.reason] += 1
-                continue
-            read += 1
-            if isinstance(item, Doc):
-                pos = item.position if item.position is not None else position
-                batcher.add(item, f.input_file, pos)
-                pending_docs += 1
             else:
-                quarantine.add(item, f.input_file)
-            position += 1
-            if pending_docs >= 256 or read % 1024 == 0:
+                read += 1
+                if isinstance(item, Doc):
+                    pos = item.position if item.position is not None else position
+                    batcher.add(item, f.input_file, pos)
+                    pending_docs += 1
+                else:
+                    quarantine.add(item, f.input_file)
+                position += 1
+            # report on skips too: a reader's first pass (StackExchange) may only skip for a long time
+            if pending_docs >= 256 or seen % 1024 == 0 or item is None:
                 opened = getattr(ctx, "opened", None)
                 disk = opened.disk_bytes_read if opened is not None else 0
                 report(max(disk - last_disk, 0), pending_docs)

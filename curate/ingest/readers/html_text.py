@@ -16,8 +16,8 @@ What matters for pretraining text is that the structure a reader sees survives:
   editor's default "enter image description here"), emphasis keeps its text.
 
 lxml parses (C); the Python walk is per element, never per character, and whitespace is collapsed
-with one compiled regex per text node. libxml2's HTML parser caps nesting depth (~256), which keeps
-the recursive walk far below Python's recursion limit.
+per text node in C (``str.translate``, a regex only for runs of spaces). libxml2's HTML parser caps
+nesting depth (~256), which keeps the recursive walk far below Python's recursion limit.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ import re
 import lxml.html
 from lxml import etree
 
-_WS = re.compile(r"[ \t\n\r\f\v]+")
-_SPACES = re.compile(r" {2,}")
+_SPACES = re.compile(r"  +")
+_TO_SPACE = str.maketrans("\t\n\r\f\v", "     ")
 _BLANKS = re.compile(r"\n{3,}")
 _TAG = re.compile(r"<[^>]*>")
 _LANG = re.compile(r"\blang-([A-Za-z0-9_+#.-]+)")
@@ -42,6 +42,17 @@ _HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
 _DROP = frozenset({"script", "style", "img", "head", "title", "meta", "link", "noscript", "template", "svg",
                    "iframe", "object", "embed", "input", "button", "select", "textarea", "video", "audio"})
 _BLOCKS = _CONTAINERS | _HEADINGS.keys() | {"pre", "blockquote", "ul", "ol", "li", "hr", "table"}
+
+
+def _collapse(text: str) -> str:
+    """Runs of ASCII whitespace -> one space (non-breaking and ideographic spaces are content).
+
+    Same result as ``re.sub(r"[ \t\n\r\f\v]+", " ", text)``, ~10x faster on typical text nodes:
+    C-level ``in`` tests and ``str.translate`` first, the regex only for the runs of spaces left.
+    """
+    if "\n" in text or "\t" in text or "\r" in text or "\f" in text or "\v" in text:
+        text = text.translate(_TO_SPACE)
+    return _SPACES.sub(" ", text) if "  " in text else text
 
 
 class _Out:
@@ -59,10 +70,10 @@ class _Out:
         text = "".join(self.inline)
         self.inline = []
         if "\n" in text:  # <br> line breaks: tidy each line, at most one blank line in a row
-            text = "\n".join(_SPACES.sub(" ", line).strip() for line in text.split("\n"))
+            text = "\n".join(_collapse(line).strip() for line in text.split("\n"))
             text = _BLANKS.sub("\n\n", text).strip("\n")
         else:
-            text = _SPACES.sub(" ", text).strip()
+            text = _collapse(text).strip()
         if text:
             self.blocks.append(text)
 
@@ -76,7 +87,7 @@ def _children_blocks(el) -> list[str]:
 
 def _walk(el, out: _Out) -> None:
     if el.text:
-        out.inline.append(_WS.sub(" ", el.text))
+        out.inline.append(_collapse(el.text))
     for child in el:
         tag = child.tag
         if isinstance(tag, str):  # comments, processing instructions and entities have non-str tags
@@ -87,13 +98,13 @@ def _walk(el, out: _Out) -> None:
             elif tag == "br":
                 out.inline.append("\n")
             elif tag == "code":
-                code = _WS.sub(" ", child.text_content()).strip()
+                code = _collapse(child.text_content()).strip()
                 if code:
                     out.inline.append(f"`{code}`")
             elif tag not in _DROP:
                 _walk(child, out)  # inline element (a, strong, em, span, sub, ...): its text in place
         if child.tail:
-            out.inline.append(_WS.sub(" ", child.tail))
+            out.inline.append(_collapse(child.tail))
 
 
 def _indent(marker: str, body: str) -> str:
@@ -109,6 +120,8 @@ def _block(el, tag: str) -> list[str]:
         text = " ".join(b.replace("\n", " ") for b in _children_blocks(el))
         return [f"{'#' * _HEADINGS[tag]} {text}"] if text else []
     if tag == "pre":
+        for br in el.iter("br"):  # old posts break lines in <pre> with <br>
+            br.tail = "\n" + (br.tail or "")
         code = el.text_content().rstrip().lstrip("\r\n").replace("\r\n", "\n")
         if not code.strip():
             return []
@@ -155,7 +168,7 @@ def html_to_text(html: str | None) -> str:
     if not html or not html.strip():
         return ""
     if "<" not in html:  # plain text (titles, old posts): only entities and whitespace to tidy
-        return "\n\n".join(p for p in (_SPACES.sub(" ", _WS.sub(" ", x)).strip()
+        return "\n\n".join(p for p in (_collapse(x).strip()
                                        for x in _html.unescape(html).split("\n\n")) if p)
     try:
         root = lxml.html.fragment_fromstring(html, create_parent="div", parser=_PARSER)
@@ -167,4 +180,4 @@ def html_to_text(html: str | None) -> str:
     # Unparseable markup (or nesting deeper than libxml2 keeps): the text without its tags rather
     # than losing the post.
     text = _html.unescape(_TAG.sub(" ", html))
-    return _SPACES.sub(" ", _WS.sub(" ", text)).strip()
+    return _collapse(text).strip()
