@@ -70,6 +70,7 @@ def run(
     workers: int = typer.Option(1, "--workers", "-w", min=1, help="Processes working on input shards in parallel."),
     batch_size: int = typer.Option(2048, help="Documents per Arrow record batch."),
     overwrite: bool = typer.Option(False, help="Replace an existing run of another recipe or input in --out."),
+    source: List[str] = typer.Option([], "--source", "-s", help="Only documents of this source (repeatable; default: all)."),
     progress: Optional[bool] = typer.Option(None, "--progress/--no-progress", help="Show progress bars."),
 ) -> None:
     """Run a recipe's steps over documents: kept documents, a decision per document, a manifest."""
@@ -77,7 +78,7 @@ def run(
 
     try:
         pipeline = Pipeline.from_recipe(recipe, workers=workers, batch_size=batch_size, progress=progress)
-        manifest = pipeline.run(inp, out, overwrite=overwrite)
+        manifest = pipeline.run(inp, out, overwrite=overwrite, sources=source)
     except CurateError as exc:
         _fail(exc)
     c, t = manifest["counts"], manifest["timings"]

@@ -18,5 +18,15 @@ curate ingest sample_data/qa/coffee.stackexchange.com --source qa --out "$RAW"
 curate ingest sample_data/qa/squad   --source qa-ko   --lang ko --out "$RAW"
 curate ingest sample_data/patents    --source patents --lang en --out "$RAW" --workers "$W"
 
-echo "== summary"
+echo "== ingest summary"
 curate stats "$RAW"
+
+echo "== filter + dedup: Polyglot-Ko's cleaning recipe over every source -> $OUT/clean"
+curate run polyglot-ko --in "$RAW" --out "$OUT/clean" --workers "$W" --overwrite
+
+echo "== filter + dedup: the web recipe (C4 + Gopher rules) over the web sources -> $OUT/web"
+curate run web --in "$RAW" --out "$OUT/web" --source web --source webpage --workers "$W" --overwrite
+
+echo "== statistics (DuckDB over the decision log)"
+curate stats "$OUT/clean"
+curate stats "$OUT/clean" --sql "select source, dropped_by, count(*) as documents from decisions where not kept group by all order by source, documents desc"

@@ -213,3 +213,10 @@ def test_cli_run_stats_and_sql(raw, tmp_path):
     assert [r["source"] for r in rows] == ["news", "reviews"]
     result = runner.invoke(app, ["stats", str(tmp_path / "run"), "--sql", "select nonsense from nowhere"])
     assert result.exit_code == 2 and "query failed" in result.output
+
+
+def test_run_selected_sources_only(raw, tmp_path):
+    manifest = Pipeline(parse_recipe(RECIPE)).run(raw, tmp_path / "run", sources=["reviews"])
+    assert set(manifest["counts_by_source"]) == {"reviews"} and manifest["counts"]["read"] == 4000
+    with pytest.raises(CurateError, match="no such source"):
+        Pipeline(parse_recipe(RECIPE)).run(raw, tmp_path / "run2", sources=["blogs"])

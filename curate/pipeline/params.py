@@ -41,6 +41,8 @@ def _coerce(value: Any, tp: Any, where: str, base_dir: Path | None) -> Any:
         args = get_args(tp)
         if value is None and type(None) in args:
             return None
+        if value is False and type(None) in args and bool not in args:
+            return None  # TOML has no null: `param = false` switches an optional rule off
         for arg in args:
             if arg is type(None):
                 continue

@@ -404,6 +404,37 @@ def _merge_decisions(task: SegmentTask, parts: list[str], quarantine_rows: list[
 # the pipeline
 
 
+def shard_sources(path: Path) -> set[str]:
+    """The sources in a shard, from Parquet column statistics (no data read)."""
+    meta = pq.ParquetFile(path).metadata
+    col = meta.schema.to_arrow_schema().get_field_index("source")
+    found: set[str] = set()
+    for rg in range(meta.num_row_groups):
+        stats = meta.row_group(rg).column(col).statistics
+        if stats is None or not stats.has_min_max:
+            found |= set(pq.read_table(path, columns=["source"]).column("source").unique().to_pylist())
+            break
+        found |= {stats.min, stats.max}
+    return found
+
+
+def select_shards(shards: list[Path], sources: list[str]) -> list[Path]:
+    wanted = set(sources)
+    chosen, seen = [], set()
+    for path in shards:
+        found = shard_sources(path)
+        seen |= found
+        if found <= wanted:
+            chosen.append(path)
+        elif found & wanted:
+            raise CurateError(f"shard {path.name} mixes sources {sorted(found)}; --source cannot split it")
+    missing = wanted - seen
+    if missing:
+        raise CurateError(f"--source {', '.join(sorted(missing))}: no such source in the input "
+                          f"(sources: {', '.join(sorted(seen))})")
+    return chosen
+
+
 class Pipeline:
     """A validated recipe plus how to run it. The same object serves the CLI and training jobs::
 
@@ -458,20 +489,26 @@ class Pipeline:
         table = decided.table().sort_by(ORDER).drop_columns([ORDER])
         return live, table
 
-    def run(self, inp: str | Path, out: str | Path, overwrite: bool = False) -> dict:
-        """Run the recipe over ``inp/documents/*.parquet`` into ``out``; return the manifest."""
+    def run(self, inp: str | Path, out: str | Path, overwrite: bool = False,
+            sources: Sequence[str] | None = None) -> dict:
+        """Run the recipe over ``inp/documents/*.parquet`` into ``out``; return the manifest.
+
+        ``sources`` restricts the run to shards of those sources (ingest writes one source per shard).
+        """
         try:
-            return self._run(Path(inp), Path(out), overwrite)
+            return self._run(Path(inp), Path(out), overwrite, list(sources) if sources else None)
         finally:
             if self._owns_executor and hasattr(self.executor, "close"):
                 self.executor.close()
 
-    def _run(self, inp: Path, out: Path, overwrite: bool) -> dict:
+    def _run(self, inp: Path, out: Path, overwrite: bool, sources: list[str] | None) -> dict:
         inp, out = Path(inp), Path(out)
         shards = sorted((inp / "documents").glob("*.parquet")) if (inp / "documents").is_dir() else []
         if not shards:
             raise CurateError(f"--in {inp}: no documents/*.parquet found (expected the output of `curate ingest` "
                               "or an earlier `curate run`)")
+        if sources:
+            shards = select_shards(shards, sources)
         if out.resolve() == inp.resolve():
             raise CurateError("--out must differ from --in")
         in_manifest = read_json(inp / "manifest.json") or {}
@@ -487,7 +524,7 @@ class Pipeline:
                 if not overwrite:
                     raise CurateError(f"{out} holds a run of another recipe or input (recipe {state['recipe']}); "
                                       "use --overwrite to replace it, or another --out")
-                for sub in ("documents", "decisions", "quarantine", "_work", "_state", "manifest.json"):
+                for sub in ("documents", "decisions", "quarantine", "clusters", "_work", "_state", "manifest.json"):
                     target = out / sub
                     if target.is_dir():
                         shutil.rmtree(target)
@@ -513,6 +550,7 @@ class Pipeline:
                     if global_dir.exists():
                         shutil.rmtree(global_dir)
                     bar = Progress(f"{global_step.id}", None, self.progress)
+                    global_step.run_dir = out  # where a global step may write run-level tables (DIR/clusters)
                     global_step.run([Path(c) for c in current], global_dir, out / "_work" / f"g{k}_tmp",
                                     self.executor, bar)
                     bar.close()
