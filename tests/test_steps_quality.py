@@ -247,7 +247,7 @@ def ref_gopher_quality(text: str, stop_words=("the", "be", "to", "of", "and", "t
                                          if lines else 0.0),
         "gopher_q_alpha_words_frac": (sum(any(c.isalpha() for c in w) for w in words) / n_tokens
                                       if n_tokens else 0.0),
-        "gopher_q_stop_words": sum(_trim_symbols(w).lower() in stops for w in words),
+        "gopher_q_stop_words": len({_trim_symbols(w).lower() for w in words} & stops),  # distinct, as datatrove
     }
     checks = [
         ("gopher_short_doc", min_words is not None and n < min_words),
@@ -669,3 +669,11 @@ def test_sliced_batch_and_all_empty():
             assert np.allclose(np.asarray(res.metrics[k], float), np.asarray(ref.metrics[k], float), equal_nan=True)
         empty = STEPS[name]().apply(documents_batch(["", "", " "]))
         assert len(np.asarray(empty.keep)) == 3
+
+
+def test_gopher_quality_counts_distinct_stop_words():
+    """Gopher's rule asks for 2 different stop words: 'the the' is one (datatrove counts the same way)."""
+    text = " ".join(["the"] * 3 + ["cat"] * 60)
+    keep, reasons, m, _ = run(step("gopher_quality"), [text, text.replace("cat", "cat and", 1)])
+    assert list(m["gopher_q_stop_words"]) == [1, 2]
+    assert not keep[0] and reasons[0].startswith("gopher_enough_stop_words")

@@ -73,8 +73,10 @@ def _vocab_props(vocab: pa.Array, stop_words: list[str]) -> _VocabProps:
         is_word=np.asarray(pc.match_substring_regex(vocab, pattern=WORD_CHAR), dtype=bool),
         has_alpha=np.asarray(pc.match_substring_regex(vocab, pattern=r"\p{L}"), dtype=bool),
         length=np.asarray(pc.utf8_length(trimmed)).astype(np.int64),
-        stop=np.asarray(pc.is_in(pc.utf8_lower(trimmed), value_set=pa.array(stop_words, pa.string())), dtype=bool)
-        if stop_words else np.zeros(len(vocab), dtype=bool),
+        # index of the stop word each vocabulary entry is (after trimming and lower-casing), -1 if none
+        stop=np.asarray(pc.index_in(pc.utf8_lower(trimmed), value_set=pa.array(stop_words, pa.string()))
+                        .fill_null(-1)).astype(np.int64)
+        if stop_words else np.full(len(vocab), -1, dtype=np.int64),
         hashes=np.asarray(pc.count_substring(vocab, "#")).astype(np.int64),
         ellipses=(np.asarray(pc.count_substring(vocab, "...")) + np.asarray(pc.count_substring(vocab, "…"))
                   ).astype(np.int64),
@@ -171,7 +173,12 @@ class GopherQuality(Step):
         avg_len = np.full(n, np.nan)
         np.divide(len_sum, n_words, out=avg_len, where=n_words > 0)
         n_alpha = np.bincount(word_doc, weights=props.has_alpha[wid], minlength=n) if len(wid) else np.zeros(n)
-        n_stop = (np.bincount(word_doc, weights=props.stop[wid], minlength=n) if len(wid) else np.zeros(n)).astype(np.int64)
+        # distinct stop words per document, as Gopher (Rae et al. 2021, A.1) and datatrove count them:
+        # "the the" is one stop word, not two
+        stop_idx = props.stop[wid] if len(wid) else np.zeros(0, dtype=np.int64)
+        hit = stop_idx >= 0
+        pairs = np.unique(word_doc[hit] * (len(self.stop_list) + 1) + stop_idx[hit])
+        n_stop = np.bincount(pairs // (len(self.stop_list) + 1), minlength=n).astype(np.int64)
 
         # "#", "..." and "…" never hold whitespace, so counting them per distinct word and summing
         # over a document's words equals str.count on its text (a fraction of the bytes to scan)
