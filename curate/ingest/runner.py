@@ -374,6 +374,9 @@ def ingest(paths: Iterable[str], source: str, out: str | Path, fmt: str = "auto"
         jobs = manifest.get("jobs", {})
         jobs[job_name] = job
         write_json_atomic(manifest_path, _summarize(jobs))
+        from curate.stats.database import refresh_database
+
+        refresh_database(out)  # DIR/curate.duckdb: views for `duckdb DIR/curate.duckdb` (docs/stats.md)
     return {"job": job_name, **job}
 
 

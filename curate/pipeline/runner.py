@@ -204,9 +204,16 @@ class SegmentTask:
 class _Decided:
     """Collect decision rows (dropped/quarantined/kept) of one segment of one shard."""
 
-    def __init__(self, schema: pa.Schema) -> None:
+    def __init__(self, schema: pa.Schema, path: Path | None = None) -> None:
         self.schema = pa.schema(list(schema) + [pa.field(ORDER, pa.int64())])
         self.batches: list[pa.RecordBatch] = []
+        # with a path, rows go to disk as they are decided (memory stays flat however big the shard)
+        self.path = path
+        self.tmp = path.with_name(TMP_PREFIX + path.name) if path is not None else None
+        self.writer: pq.ParquetWriter | None = None
+        if self.tmp is not None:
+            self.tmp.parent.mkdir(parents=True, exist_ok=True)
+            self.writer = pq.ParquetWriter(self.tmp, self.schema, compression="zstd")
 
     def add(self, live: pa.RecordBatch, order: pa.Array, carried: dict[str, pa.Array], mask: np.ndarray,
             status: str, step_id: str | None, reason: pa.Array | None) -> None:
@@ -234,24 +241,67 @@ class _Decided:
             else:
                 col = pa.nulls(n, f.type)
             cols.append(col if col.type.equals(f.type) else col.cast(f.type))
-        self.batches.append(pa.RecordBatch.from_arrays(cols, schema=self.schema))
+        batch = pa.RecordBatch.from_arrays(cols, schema=self.schema)
+        if self.writer is not None:
+            self.writer.write_batch(batch)
+        else:
+            self.batches.append(batch)
 
     def table(self) -> pa.Table:
         return pa.Table.from_batches(self.batches, schema=self.schema)
+
+    def close(self) -> None:
+        """Finish the file and give it its final name."""
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+            os.replace(self.tmp, self.path)
+
+    def abort(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+        if self.tmp is not None and self.tmp.exists():
+            self.tmp.unlink()
+
+
+class _RowSlicer:
+    """Hand out exactly ``n`` rows at a time from a Parquet file read batch by batch (row-group
+    boundaries do not line up with the pipeline's batches)."""
+
+    def __init__(self, path: str, batch_size: int) -> None:
+        self._it = pq.ParquetFile(path).iter_batches(batch_size=batch_size)
+        self._buf: pa.Table | None = None
+
+    def take(self, n: int) -> pa.Table:
+        while self._buf is None or self._buf.num_rows < n:
+            try:
+                nxt = pa.Table.from_batches([next(self._it)])
+            except StopIteration:
+                break
+            self._buf = nxt if self._buf is None else pa.concat_tables([self._buf, nxt])
+        if self._buf is None or self._buf.num_rows < n:
+            raise RuntimeError("a global step's decisions have fewer rows than its input shard")
+        head, self._buf = self._buf.slice(0, n), self._buf.slice(n)
+        return head.combine_chunks()
 
 
 def run_segment(task: SegmentTask, report: ReportFn) -> dict:
     out = Path(task.out)
     steps = [prepared(s) for s in task.steps]
     work = out / "_work" / f"s{task.stage}"
-    decided = _Decided(task.decision_schema)
+    decided_path = work / f"{task.shard}.decided.parquet"
+    decided = _Decided(task.decision_schema, decided_path)
     step_seconds = {s.id: 0.0 for s in steps}
     counts = {"read": 0, "kept": 0, "dropped": 0, "quarantined": 0}
     pf = pq.ParquetFile(task.in_path)
-    gtable = pq.read_table(task.global_path) if task.global_path else None
-    if gtable is not None and gtable.num_rows != pf.metadata.num_rows:
-        raise RuntimeError(f"global step {task.global_id} wrote {gtable.num_rows} rows for shard {task.shard} "
-                           f"of {pf.metadata.num_rows}")
+    gslicer = None
+    if task.global_path:
+        g_rows = pq.ParquetFile(task.global_path).metadata.num_rows
+        if g_rows != pf.metadata.num_rows:
+            raise RuntimeError(f"global step {task.global_id} wrote {g_rows} rows for shard {task.shard} "
+                               f"of {pf.metadata.num_rows}")
+        gslicer = _RowSlicer(task.global_path, task.batch_size)
     survivors_schema = None
     writer: pq.ParquetWriter | None = None
     final_path = (out / "documents" / f"{task.shard}.parquet") if task.is_last else (work / f"{task.shard}.parquet")
@@ -272,8 +322,8 @@ def run_segment(task: SegmentTask, report: ReportFn) -> dict:
             live = pa.RecordBatch.from_arrays([batch.column(n_) for n_ in batch.schema.names
                                                if n_ != ORDER and n_ not in carried_names],
                                               names=[n_ for n_ in batch.schema.names if n_ != ORDER and n_ not in carried_names])
-            if gtable is not None:
-                g = gtable.slice(offset, n)
+            if gslicer is not None:
+                g = gslicer.take(n)
                 keep = g.column("keep").to_numpy(zero_copy_only=False).astype(bool)
                 for name in task.global_metrics:
                     carried[name] = g.column(name).combine_chunks()
@@ -338,9 +388,9 @@ def run_segment(task: SegmentTask, report: ReportFn) -> dict:
             writer.close()
         if tmp_path.exists():
             tmp_path.unlink()
+        decided.abort()
         raise
-    decided_path = work / f"{task.shard}.decided.parquet"
-    write_table_atomic(decided.table(), decided_path)
+    decided.close()
     result = {"shard": task.shard, "stage": task.stage, "counts": counts,
               "step_seconds": {k: round(v, 4) for k, v in step_seconds.items()}}
     if task.is_last:
@@ -382,14 +432,61 @@ def _conform(live: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
 
 
 def _merge_decisions(task: SegmentTask, parts: list[str], quarantine_rows: list[dict]) -> None:
+    """Merge the decided parts of every segment into DIR/decisions/<shard>.parquet in input order.
+
+    Each part is sorted by input row; DuckDB merges them out of core (bounded memory whatever the
+    shard size) and the rows are re-chunked into fixed-size batches so the file's bytes do not
+    depend on DuckDB's chunking. Every input row must appear exactly once.
+    """
+    import duckdb
+
     out = Path(task.out)
-    table = pa.concat_tables([pq.read_table(p) for p in parts], promote_options="default")
-    table = table.sort_by(ORDER)
-    order = table.column(ORDER).to_numpy()
-    if len(order) and not np.array_equal(order, np.arange(len(order))):
-        raise RuntimeError(f"shard {task.shard}: decisions do not cover every input row exactly once")
-    table = table.drop_columns([ORDER]).select(task.decision_schema.names).cast(task.decision_schema)
-    write_table_atomic(table, out / "decisions" / f"{task.shard}.parquet")
+    final = out / "decisions" / f"{task.shard}.parquet"
+    tmp = final.with_name(TMP_PREFIX + final.name)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect()
+    con.execute("SET threads = 1")
+    con.execute("SET memory_limit = '512MB'")
+    spill = out / "_work" / "duckdb_tmp"
+    con.execute(f"SET temp_directory = '{str(spill).replace(chr(39), chr(39) * 2)}'")
+    files = ", ".join("'" + p.replace("'", "''") + "'" for p in parts)
+    reader = con.sql(f"SELECT * FROM read_parquet([{files}]) ORDER BY {ORDER}").to_arrow_reader(65536)
+    schema = task.decision_schema
+    expected = 0
+    pending: list[pa.RecordBatch] = []
+    pending_rows = 0
+    writer = pq.ParquetWriter(tmp, schema, compression="zstd")
+    chunk = 65536
+
+    def emit(table: pa.Table) -> None:
+        writer.write_table(table.select(schema.names).cast(schema), row_group_size=chunk)
+
+    try:
+        for batch in reader:
+            order = batch.column(ORDER).to_numpy()
+            if len(order) and not np.array_equal(order, np.arange(expected, expected + len(order))):
+                raise RuntimeError(f"shard {task.shard}: decisions do not cover every input row exactly once")
+            expected += len(order)
+            pending.append(batch)
+            pending_rows += batch.num_rows
+            while pending_rows >= chunk:
+                table = pa.Table.from_batches(pending)
+                emit(table.slice(0, chunk))
+                rest = table.slice(chunk)
+                pending, pending_rows = rest.to_batches(), rest.num_rows
+        if pending_rows:
+            emit(pa.Table.from_batches(pending))
+        elif expected == 0:
+            emit(schema.empty_table())
+        writer.close()
+        os.replace(tmp, final)
+    except BaseException:
+        writer.close()
+        if tmp.exists():
+            tmp.unlink()
+        raise
+    finally:
+        con.close()
     work = out / "_work"
     for k in range(task.stage):
         q = work / f"s{k}" / f"{task.shard}.quarantine.parquet"
@@ -588,6 +685,9 @@ class Pipeline:
         write_json_atomic(out / "manifest.json", manifest)
         if os.environ.get("CURATE_KEEP_WORK") != "1":
             shutil.rmtree(out / "_work", ignore_errors=True)
+        from curate.stats.database import refresh_database
+
+        refresh_database(out)  # DIR/curate.duckdb: views for `duckdb DIR/curate.duckdb` (docs/stats.md)
         return manifest
 
     def _manifest(self, inp: Path, out: Path, in_manifest: dict, inputs: list[dict], seconds: float,
