@@ -27,6 +27,21 @@ curate run polyglot-ko --in "$RAW" --out "$OUT/clean" --workers "$W" --overwrite
 echo "== filter + dedup: the web recipe (C4 + Gopher rules) over the web sources -> $OUT/web"
 curate run web --in "$RAW" --out "$OUT/web" --source web --source webpage --workers "$W" --overwrite
 
-echo "== statistics (DuckDB over the decision log)"
+echo "== statistics (DuckDB over the decision log; also: duckdb $OUT/clean/curate.duckdb)"
 curate stats "$OUT/clean"
 curate stats "$OUT/clean" --sql "select source, dropped_by, count(*) as documents from decisions where not kept group by all order by source, documents desc"
+
+echo "== tokenizer: byte-level BPE with Polyglot-Ko's special and PII tokens, trained on the kept documents"
+curate tokenizer train "$OUT/clean" --vocab-size "${CURATE_VOCAB:-8000}" --out "$OUT/tokenizer"
+curate tokenizer stats "$OUT/clean" --tokenizer "$OUT/tokenizer"
+
+echo "== shards: Megatron/GPT-NeoX indexed datasets, news up-sampled x2, reviews halved"
+curate shards "$OUT/clean" --tokenizer "$OUT/tokenizer" --out "$OUT/shards" --mix news=2,reviews=0.5 \
+  --valid-fraction 0.05 --workers "$W" --overwrite
+
+echo "== training: a tiny GPT-NeoX model on the shards (CPU), then export for transformers"
+curate train tiny --data "$OUT/shards" --out "$OUT/train" --max-steps "${CURATE_TRAIN_STEPS:-40}"
+curate export "$OUT/train" --to hf --out "$OUT/hf"
+
+echo "== report: $OUT/report.html (self-contained; open it in a browser)"
+curate report "$OUT/clean" -o "$OUT/report.html" --shards "$OUT/shards"
