@@ -341,6 +341,7 @@ def classifier_train(
     negative: Optional[str] = typer.Option(None, help="The clean label for binary metrics (hate preset: none)."),
     param: List[str] = typer.Option([], "--param", help="fastText setting, e.g. epoch=25, lr=0.1, minn=1, maxn=4, seed=1, quantize=false (repeatable)."),
     pre: List[str] = typer.Option([], "--pre", help="Preprocessing, e.g. jamo=true, squeeze=2, spacing=both (repeatable)."),
+    extra: List[Path] = typer.Option([], "--extra", help="More labeled data for training only, never held out (repeatable)."),
 ) -> None:
     """Train a fastText classifier deterministically (one thread, fixed seed)."""
     from curate.classify.train import train as train_classifier
@@ -348,11 +349,13 @@ def classifier_train(
     try:
         side = train_classifier(data, out, task=task, fmt=fmt, text_field=text_field, label_field=label_field,
                                 valid_fraction=valid_fraction, split_seed=split_seed, negative=negative,
-                                preprocess=_kv(pre, "--pre"), params=_kv(param, "--param"))
+                                preprocess=_kv(pre, "--pre"), params=_kv(param, "--param"), extra=extra)
     except (CurateError, TypeError, ValueError) as exc:
         _fail(exc if isinstance(exc, CurateError) else CurateError(str(exc)))
     d = side["data"]
-    typer.echo(f"{task}: trained on {d['trained_on']:,} of {d['records']:,} records, labels "
+    more = sum(e["records"] for e in d.get("extra", []))
+    typer.echo(f"{task}: trained on {d['trained_on']:,} of {d['records']:,} records"
+               f"{f' + {more:,} extra' if more else ''}, labels "
                f"{', '.join(f'{k} {v:,}' for k, v in d['label_counts'].items())} -> {out} "
                f"({out.stat().st_size / 1e6:.2f} MB)")
     if side["metrics"].get("valid_records"):
