@@ -23,6 +23,7 @@ from typing import Any, ClassVar, Sequence
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 
 @dataclass
@@ -102,6 +103,21 @@ def register_step(cls: type) -> type:
         raise ValueError(f"two steps are named {cls.name!r}: {STEPS[cls.name].__name__} and {cls.__name__}")
     STEPS[cls.name] = cls
     return cls
+
+
+def text_column(batch: pa.RecordBatch) -> pa.Array:
+    """The ``text`` column as one (Large)StringArray, nulls (which the schema forbids) read as ''.
+
+    Steps call this instead of ``batch.column("text")`` so chunked, null-holding or dictionary
+    columns from user code never reach the vectorized kernels."""
+    text = batch.column("text")
+    if isinstance(text, pa.ChunkedArray):
+        text = text.combine_chunks()
+    if text.null_count:
+        text = pc.fill_null(text, "")
+    if not (pa.types.is_string(text.type) or pa.types.is_large_string(text.type)):
+        text = text.cast(pa.string())
+    return text
 
 
 def as_bool_array(values: Any, n: int) -> np.ndarray:

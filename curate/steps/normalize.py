@@ -24,20 +24,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from curate.pipeline.step import Step, StepResult, register_step
+from curate.pipeline.step import Step, StepResult, register_step, text_column
 
 # ---------------------------------------------------------------------------------------------------
 # helpers shared by the cleanup steps (length.py, html.py and code.py import them)
 
 
-def text_column(batch: pa.RecordBatch) -> pa.Array:
-    """The ``text`` column as one Arrow array (nulls, which the schema forbids, read as '')."""
-    text = batch.column("text")
-    if isinstance(text, pa.ChunkedArray):
-        text = text.combine_chunks()
-    if text.null_count:
-        text = pc.fill_null(text, "")
-    return text
 
 
 def with_text(batch: pa.RecordBatch, text: pa.Array) -> pa.RecordBatch:

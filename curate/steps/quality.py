@@ -26,9 +26,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from curate.pipeline.step import Step, StepResult, register_step
-from curate.steps.repetition import (check_fraction, first_failure, list_parts, ratio, split_lines, split_words,
-                                     text_column)
+from curate.pipeline.step import Step, StepResult, register_step, text_column
+from curate.steps.repetition import check_fraction, first_failure, list_parts, ratio, split_lines, split_words
 
 # Gopher's stop words (Rae et al. 2021, A.1.1): "the, be, to, of, and, that, have, with".
 STOP_WORDS = {

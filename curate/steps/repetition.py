@@ -26,7 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from curate.pipeline.step import Step, StepResult, register_step
+from curate.pipeline.step import Step, StepResult, register_step, text_column
 
 # ---------------------------------------------------------------------------------------------------
 # shared text helpers (also used by curate.steps.quality)
@@ -38,16 +38,6 @@ LINE_BREAKS = "\r\n|[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]"
 WHITESPACE_CODEPOINTS = np.array(sorted(c for c in range(0x3100) if chr(c).isspace()), dtype=np.uint32)
 
 
-def text_column(batch: pa.RecordBatch) -> pa.Array:
-    """The ``text`` column as one StringArray, nulls as empty strings."""
-    text = batch.column("text")
-    if isinstance(text, pa.ChunkedArray):
-        text = text.combine_chunks()
-    if text.null_count:
-        text = pc.fill_null(text, "")
-    if not (pa.types.is_string(text.type) or pa.types.is_large_string(text.type)):
-        text = text.cast(pa.string())
-    return text
 
 
 def string_offsets(text: pa.Array) -> np.ndarray:
