@@ -34,11 +34,11 @@ class StepResult:
     metrics: dict[str, Any] = field(default_factory=dict)
 
 
-class Step:
-    """Base class of per-batch steps. Subclasses set ``name``, ``kind``, ``Params`` and ``metrics``."""
+class _StepBase:
+    """What every step has: a registry name, typed parameters, an id, declared metric columns."""
 
     name: ClassVar[str] = ""
-    kind: ClassVar[str] = "filter"  # "mapper" or "filter"
+    kind: ClassVar[str] = ""
     metrics: ClassVar[dict[str, pa.DataType]] = {}
     doc_columns: ClassVar[dict[str, pa.DataType]] = {}  # extra columns it adds to documents (e.g. lang_score)
 
@@ -50,19 +50,25 @@ class Step:
         self.params = params if params is not None else self.Params()
         self.id = step_id or self.name
 
-    def setup(self) -> None:
-        """Load models or compile resources once per worker process (not per batch)."""
-
-    def apply(self, batch: pa.RecordBatch) -> StepResult:  # pragma: no cover - abstract
-        raise NotImplementedError
-
     def metric_columns(self) -> dict[str, pa.DataType]:
         """Decision-log column names of this step's metrics (prefixed by the id when it is not the name)."""
         prefix = "" if self.id == self.name else f"{self.id}_"
         return {prefix + k: v for k, v in self.metrics.items()}
 
 
-class GlobalStep:
+class Step(_StepBase):
+    """Base class of per-batch steps. Subclasses set ``name``, ``kind``, ``Params`` and ``metrics``."""
+
+    kind: ClassVar[str] = "filter"  # "mapper" or "filter"
+
+    def setup(self) -> None:
+        """Load models or compile resources once per worker process (not per batch)."""
+
+    def apply(self, batch: pa.RecordBatch) -> StepResult:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class GlobalStep(_StepBase):
     """A step that needs every document: runs passes over the Parquet shards of its input.
 
     ``run`` receives the shard files that reach it (in stable order) and must write, for each shard
@@ -71,22 +77,7 @@ class GlobalStep:
     a filter. Passes go through the executor, so they can run as independent tasks.
     """
 
-    name: ClassVar[str] = ""
     kind: ClassVar[str] = "global"
-    metrics: ClassVar[dict[str, pa.DataType]] = {}
-    doc_columns: ClassVar[dict[str, pa.DataType]] = {}
-
-    @dataclass
-    class Params:
-        pass
-
-    def __init__(self, params: Any = None, step_id: str | None = None) -> None:
-        self.params = params if params is not None else self.Params()
-        self.id = step_id or self.name
-
-    def metric_columns(self) -> dict[str, pa.DataType]:
-        prefix = "" if self.id == self.name else f"{self.id}_"
-        return {prefix + k: v for k, v in self.metrics.items()}
 
     def run(self, shards: Sequence[Path], out_dir: Path, work_dir: Path, executor: Any, progress: Any) -> None:
         raise NotImplementedError  # pragma: no cover - abstract
