@@ -64,3 +64,16 @@ def validate_table(table: pa.Table | pa.RecordBatch, name: str) -> None:
         if not field.nullable and table.column(i).null_count:
             raise ValueError(f"{name} contract: column {field.name!r} must not be null "
                              f"({table.column(i).null_count} nulls)")
+
+
+def conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    """``batch`` with exactly ``schema``'s columns, in order: cast where the type differs, nulls where
+    a column is missing (only nullable ones may be)."""
+    cols = []
+    for f in schema:
+        if f.name in batch.schema.names:
+            col = batch.column(f.name)
+            cols.append(col if col.type.equals(f.type) else col.cast(f.type))
+        else:
+            cols.append(pa.nulls(batch.num_rows, f.type))
+    return pa.RecordBatch.from_arrays(cols, schema=schema)

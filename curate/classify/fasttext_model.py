@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from curate.errors import CurateError
+from curate.pipeline.step import as_text_array
 
 MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
 LID176 = MODELS_DIR / "lid176" / "lid.176.ftz"
@@ -157,12 +158,7 @@ class Preprocess:
             raise ValueError(f"spacing must be keep, remove or both (got {self.spacing!r})")
 
     def apply(self, text: pa.Array) -> pa.Array:
-        if isinstance(text, pa.ChunkedArray):
-            text = text.combine_chunks()
-        if not pa.types.is_string(text.type):
-            text = text.cast(pa.string())
-        if text.null_count:
-            text = pc.fill_null(text, "")
+        text = as_text_array(text)
         if self.max_chars > 0:
             text = pc.utf8_slice_codeunits(text, 0, self.max_chars)
         text = one_line(text)

@@ -39,6 +39,7 @@ import pyarrow.compute as pc
 
 from curate.classify import scripts as S
 from curate.classify.fasttext_model import LID176, load_fasttext, model_labels, one_line, predict
+from curate.pipeline.step import as_text_array
 
 UND = "und"
 
@@ -168,13 +169,7 @@ class LanguageIdentifier:
     # -------------------------------------------------------------------------------------------
     def identify(self, text: pa.Array | Sequence[str]) -> LidResult:
         """Language, score and short flag of every text (module docstring)."""
-        arr = text if isinstance(text, (pa.Array, pa.ChunkedArray)) else pa.array(list(text), pa.string())
-        if isinstance(arr, pa.ChunkedArray):
-            arr = arr.combine_chunks()
-        if not pa.types.is_string(arr.type):
-            arr = arr.cast(pa.string())
-        if arr.null_count:
-            arr = pc.fill_null(arr, "")
+        arr = as_text_array(text)
         n = len(arr)
         out = LidResult.empty(n)
         if n == 0:

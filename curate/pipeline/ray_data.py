@@ -40,7 +40,8 @@ import pyarrow as pa
 
 from curate.errors import CurateError
 from curate.pipeline.recipe import Recipe, load_recipe
-from curate.pipeline.runner import DOC_SCHEMA, Pipeline, _conform, prepared
+from curate.pipeline.runner import DOC_SCHEMA, Pipeline, prepared
+from curate.schema import conform
 from curate.ray_executor import _ray
 
 REQUIRED = ("id", "text")
@@ -90,14 +91,8 @@ def conform_input(batch: pa.RecordBatch) -> pa.RecordBatch:
     if missing:
         raise CurateError(f"apply_recipe: the dataset has no {', '.join(missing)} column (documents need "
                           f"{', '.join(REQUIRED)}; see schemas/document.json)")
-    cols, fields = [], []
-    for f in DOC_SCHEMA:
-        if f.name in batch.schema.names:
-            col = batch.column(f.name)
-            cols.append(col if col.type.equals(f.type) else col.cast(f.type))
-        else:
-            cols.append(pa.nulls(batch.num_rows, f.type))
-        fields.append(f)
+    docs = conform(batch, DOC_SCHEMA)
+    cols, fields = list(docs.columns), list(DOC_SCHEMA)
     for f in batch.schema:
         if f.name not in DOC_SCHEMA.names:
             cols.append(batch.column(f.name))
@@ -119,7 +114,7 @@ class RecipeActor:
         if batch.num_rows == 0:
             return self.schema.empty_table()
         kept, decided = self.pipeline.apply_batch(batch)
-        return combine(decided, _conform(kept, self.pipeline.document_schema), self.schema)
+        return combine(decided, conform(kept, self.pipeline.document_schema), self.schema)
 
 
 def combine(decided: pa.Table, kept: pa.RecordBatch, schema: pa.Schema) -> pa.Table:

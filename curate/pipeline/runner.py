@@ -22,7 +22,6 @@ import hashlib
 import os
 import shutil
 import time
-import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -34,12 +33,13 @@ import pyarrow.parquet as pq
 
 from curate.errors import CurateError
 from curate.executors import Executor, LocalExecutor, ReportFn
+from curate.io.duck import connect, sql_list, sql_str
 from curate.io.parquet import TMP_PREFIX, write_table_atomic
 from curate.manifest import locked, read_json, versions, write_json_atomic
 from curate.pipeline.recipe import Recipe, load_recipe
 from curate.pipeline.step import GlobalStep, Step, StepResult, as_bool_array
 from curate.progress import Progress
-from curate.schema import arrow_schema
+from curate.schema import arrow_schema, conform
 
 ORDER = "_order"
 DECISION_BASE = arrow_schema("decision")
@@ -368,7 +368,7 @@ def run_segment(task: SegmentTask, report: ReportFn) -> dict:
             if task.is_last:
                 decided.add(live, order, carried, np.ones(live.num_rows, dtype=bool), "kept", None, None)
                 counts["kept"] += live.num_rows
-                out_batch = _conform(live, task.document_schema)
+                out_batch = conform(live, task.document_schema)
             else:
                 out_batch = _with_carried(live, order, carried, carried_names, task.decision_schema)
             if out_batch.num_rows:
@@ -420,17 +420,6 @@ def _with_carried(live: pa.RecordBatch, order: pa.Array, carried: dict[str, pa.A
     return pa.RecordBatch.from_arrays(cols, schema=pa.schema(fields))
 
 
-def _conform(live: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
-    cols = []
-    for f in schema:
-        if f.name in live.schema.names:
-            col = live.column(f.name)
-            cols.append(col if col.type.equals(f.type) else col.cast(f.type))
-        else:
-            cols.append(pa.nulls(live.num_rows, f.type))
-    return pa.RecordBatch.from_arrays(cols, schema=schema)
-
-
 def _merge_decisions(task: SegmentTask, parts: list[str], quarantine_rows: list[dict]) -> None:
     """Merge the decided parts of every segment into DIR/decisions/<shard>.parquet in input order.
 
@@ -438,19 +427,12 @@ def _merge_decisions(task: SegmentTask, parts: list[str], quarantine_rows: list[
     shard size) and the rows are re-chunked into fixed-size batches so the file's bytes do not
     depend on DuckDB's chunking. Every input row must appear exactly once.
     """
-    import duckdb
-
     out = Path(task.out)
     final = out / "decisions" / f"{task.shard}.parquet"
     tmp = final.with_name(TMP_PREFIX + final.name)
     final.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect()
-    con.execute("SET threads = 1")
-    con.execute("SET memory_limit = '512MB'")
-    spill = out / "_work" / "duckdb_tmp"
-    con.execute(f"SET temp_directory = '{str(spill).replace(chr(39), chr(39) * 2)}'")
-    files = ", ".join("'" + p.replace("'", "''") + "'" for p in parts)
-    reader = con.sql(f"SELECT * FROM read_parquet([{files}]) ORDER BY {ORDER}").to_arrow_reader(65536)
+    con = connect("512MB", 1, out / "_work" / "duckdb_tmp")
+    reader = con.sql(f"SELECT * FROM read_parquet({sql_list(parts)}) ORDER BY {ORDER}").to_arrow_reader(65536)
     schema = task.decision_schema
     expected = 0
     pending: list[pa.RecordBatch] = []
@@ -697,8 +679,8 @@ class Pipeline:
         import curate
 
         con = duckdb.connect()
-        decisions = str(out / "decisions" / "*.parquet").replace("'", "''")
-        rows = con.execute(f"""SELECT source, status, dropped_by, count(*) FROM read_parquet('{decisions}')
+        decisions = sql_str(out / "decisions" / "*.parquet")
+        rows = con.execute(f"""SELECT source, status, dropped_by, count(*) FROM read_parquet({decisions})
                                GROUP BY ALL""").fetchall()
         counts = {"read": 0, "kept": 0, "dropped": 0, "quarantined": 0}
         by_source: dict[str, dict] = {}

@@ -96,19 +96,38 @@ def register_step(cls: type) -> type:
     return cls
 
 
+def as_text_array(values: Any) -> pa.Array:
+    """One (Large)StringArray from an Arrow array, chunked array or list of str; nulls read as ''."""
+    text = values if isinstance(values, (pa.Array, pa.ChunkedArray)) else pa.array(list(values), pa.string())
+    if isinstance(text, pa.ChunkedArray):
+        text = text.combine_chunks()
+    if not (pa.types.is_string(text.type) or pa.types.is_large_string(text.type)):
+        text = text.cast(pa.string())
+    if text.null_count:
+        text = pc.fill_null(text, "")
+    return text
+
+
 def text_column(batch: pa.RecordBatch) -> pa.Array:
     """The ``text`` column as one (Large)StringArray, nulls (which the schema forbids) read as ''.
 
     Steps call this instead of ``batch.column("text")`` so chunked, null-holding or dictionary
     columns from user code never reach the vectorized kernels."""
-    text = batch.column("text")
-    if isinstance(text, pa.ChunkedArray):
-        text = text.combine_chunks()
-    if text.null_count:
-        text = pc.fill_null(text, "")
-    if not (pa.types.is_string(text.type) or pa.types.is_large_string(text.type)):
-        text = text.cast(pa.string())
-    return text
+    return as_text_array(batch.column("text"))
+
+
+def set_column(batch: pa.RecordBatch, name: str, values: pa.Array) -> pa.RecordBatch:
+    """``batch`` with column ``name`` replaced (cast to the existing type) or appended (nullable)."""
+    if name in batch.schema.names:
+        i = batch.schema.get_field_index(name)
+        field_ = batch.schema.field(i)
+        if not values.type.equals(field_.type):
+            values = values.cast(field_.type)
+        cols = list(batch.columns)
+        cols[i] = values
+        return pa.RecordBatch.from_arrays(cols, schema=batch.schema)
+    return pa.RecordBatch.from_arrays(list(batch.columns) + [values],
+                                      schema=batch.schema.append(pa.field(name, values.type, nullable=True)))
 
 
 def as_bool_array(values: Any, n: int) -> np.ndarray:

@@ -20,7 +20,7 @@ from pathlib import Path
 from curate.errors import CurateError
 from curate.stats.common import Dir, open_dir
 from curate.stats.summary import Table
-from curate.stats.views import sql_str
+from curate.io.duck import sql_str
 
 EXAMPLES = 3
 

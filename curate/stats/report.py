@@ -35,7 +35,7 @@ from curate.stats import charts as C
 from curate.stats.common import Dir, Metric, open_dir
 from curate.stats.excerpts import WINDOW, excerpt, make_anonymizer
 from curate.stats.summary import EXACT_MEDIAN_ROWS, lang_expr
-from curate.stats.views import sql_str
+from curate.io.duck import sql_str
 
 
 def _e(s: object) -> str:

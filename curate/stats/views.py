@@ -31,6 +31,7 @@ import duckdb
 import pyarrow as pa
 
 from curate.errors import CurateError
+from curate.io.duck import sql_str
 from curate.manifest import read_json
 
 VIEWS = ("documents", "decisions", "quarantine", "clusters")
@@ -51,10 +52,6 @@ _COMMENTS = {
     "quarantine": "what could not be read (ingest) or made a step raise (run); {path}",
     "clusters": "near-duplicate cluster members written by minhash_dedup (id, dup_cluster, is_representative, cluster_size...); {path}",
 }
-
-
-def sql_str(value: str | Path) -> str:
-    return "'" + str(value).replace("'", "''") + "'"
 
 
 def _contract_schema(name: str) -> pa.Schema:

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Sequence
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -23,6 +22,7 @@ import pyarrow.parquet as pq
 import xxhash
 
 from curate.executors import ReportFn
+from curate.io.duck import connect, sql_str
 from curate.io.parquet import write_table_atomic
 from curate.pipeline.step import GlobalStep, register_step
 
@@ -104,14 +104,10 @@ class ExactDedup(GlobalStep):
                  for i, p in enumerate(shards)]
         executor.map(_hash_shard, tasks, progress)
         out_dir.mkdir(parents=True, exist_ok=True)
-        con = duckdb.connect()
-        con.execute(f"SET memory_limit = '{self.params.memory_limit}'")
-        con.execute(f"SET threads = {int(self.params.threads)}")
-        con.execute(f"SET temp_directory = '{work_dir / 'duckdb_tmp'}'")
-        con.execute("SET preserve_insertion_order = false")
-        hashes = str(work_dir / "hashes" / "*.parquet")
+        con = connect(self.params.memory_limit, self.params.threads, work_dir / "duckdb_tmp")
+        hashes = sql_str(work_dir / "hashes" / "*.parquet")
         reader = con.sql(f"""
-            WITH h AS (SELECT * FROM read_parquet('{hashes}')),
+            WITH h AS (SELECT * FROM read_parquet({hashes})),
                  g AS (SELECT h_hi, h_lo, arg_min(id, shard::BIGINT * 1099511627776 + row) AS first_id,
                               count(*) AS n FROM h GROUP BY h_hi, h_lo)
             SELECT h.shard, h.row, h.id = g.first_id AS keep,

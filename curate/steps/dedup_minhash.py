@@ -40,6 +40,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from curate.io.duck import connect as _connect, sql_list, sql_str
 from curate.dedup.components import component_members, connected_components, parquet_edges
 from curate.dedup.index import IndexWriter, MinHashIndex, signature_params
 from curate.dedup.minhash import CHAR_LANGS, MinHasher, band_keys, optimal_param, sketch_jaccard
@@ -62,22 +63,6 @@ MEMBER_SCHEMA = pa.schema([("doc", pa.int64()), ("cluster_id", pa.string()), ("s
                            ("rep_index", pa.string()), ("jaccard", pa.float64())])
 
 
-def _sql_str(value: str | Path) -> str:
-    return "'" + str(value).replace("'", "''") + "'"
-
-
-def _sql_list(paths: Sequence[str | Path]) -> str:
-    return "[" + ", ".join(_sql_str(p) for p in paths) + "]"
-
-
-def _connect(memory_limit: str, threads: int, tmp: Path) -> duckdb.DuckDBPyConnection:
-    tmp.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect()
-    con.execute(f"SET memory_limit = {_sql_str(memory_limit)}")
-    con.execute(f"SET threads = {int(threads)}")
-    con.execute(f"SET temp_directory = {_sql_str(tmp)}")
-    con.execute("SET preserve_insertion_order = false")
-    return con
 
 
 def _sig_matrix(col: pa.Array, num_perm: int) -> np.ndarray:
@@ -282,11 +267,11 @@ def _band_pairs(task: _BandTask, report: ReportFn) -> int:
     for k in task.bands:
         own = sorted(str(p) for p in (work / "bands" / f"band={k:03d}").glob("*.parquet"))
         if own:
-            parts.append(f"SELECT {k} AS band, key, doc FROM read_parquet({_sql_list(own)})")
+            parts.append(f"SELECT {k} AS band, key, doc FROM read_parquet({sql_list(own)})")
         for path, offset in task.old:
             files = MinHashIndex.open(path).band_files(k)
             if files:
-                parts.append(f"SELECT {k} AS band, key, pos + {offset} AS doc FROM read_parquet({_sql_list(files)})")
+                parts.append(f"SELECT {k} AS band, key, pos + {offset} AS doc FROM read_parquet({sql_list(files)})")
     out = work / "pairs" / f"{task.task:04d}.parquet"
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(TMP_PREFIX + out.name)
@@ -307,7 +292,7 @@ def _band_pairs(task: _BandTask, report: ReportFn) -> int:
                          e AS (SELECT {ends} AS a, x.doc AS b FROM ({rows}) x JOIN g USING (band, key))
                     SELECT DISTINCT a::BIGINT AS a, b::BIGINT AS b FROM e
                     WHERE a IS NOT NULL AND a <> b AND b >= {task.n_old}
-                ) TO {_sql_str(tmp)} (FORMAT parquet, COMPRESSION zstd)""")
+                ) TO {sql_str(tmp)} (FORMAT parquet, COMPRESSION zstd)""")
         os.replace(tmp, out)
     finally:
         con.close()
@@ -385,7 +370,7 @@ def _sorted_pairs(con: duckdb.DuckDBPyConnection, select_sql: str, work: Path, t
     signatures, so memory stays at a batch per side whatever the planner estimates."""
     tmp = work / "duckdb_tmp"
     by_a, with_a, by_b = tmp / f"{tag}.by_a.parquet", tmp / f"{tag}.with_a.parquet", tmp / f"{tag}.by_b.parquet"
-    con.execute(f"COPY ({select_sql} ORDER BY a) TO {_sql_str(by_a)} (FORMAT parquet)")
+    con.execute(f"COPY ({select_sql} ORDER BY a) TO {sql_str(by_a)} (FORMAT parquet)")
     writer = None
     for batch in _attach(pq.ParquetFile(by_a).iter_batches(batch_size=batch_rows), "a",
                          _stream(files, [est], batch_rows), {est: "ea"}):
@@ -396,7 +381,7 @@ def _sorted_pairs(con: duckdb.DuckDBPyConnection, select_sql: str, work: Path, t
         return
     writer.close()
     by_a.unlink()
-    con.execute(f"COPY (SELECT * FROM read_parquet({_sql_str(with_a)}) ORDER BY b) TO {_sql_str(by_b)} "
+    con.execute(f"COPY (SELECT * FROM read_parquet({sql_str(with_a)}) ORDER BY b) TO {sql_str(by_b)} "
                 f"(FORMAT parquet, ROW_GROUP_SIZE {batch_rows})")
     with_a.unlink()
     yield from _attach(pq.ParquetFile(by_b).iter_batches(batch_size=batch_rows), "b",
@@ -428,7 +413,7 @@ def _verify_pairs(task: _VerifyTask, report: ReportFn) -> dict:
     rows = _rows_per_chunk(2 * task.num_perm if est == "sig" else 0, 2 * task.sketch_k, 4 << 20)
     try:
         where = f"WHERE a % {task.parts} = {task.part}" if task.parts > 1 else ""
-        select = f"SELECT DISTINCT a, b FROM read_parquet({_sql_list(pairs)}) {where}"
+        select = f"SELECT DISTINCT a, b FROM read_parquet({sql_list(pairs)}) {where}"
         for batch in _sorted_pairs(con, select, work, f"verify{task.part}", _sig_files(work, task.old), est, rows):
             jac = _pair_jaccard(batch, task.num_perm, task.sketch_k)
             ok = jac >= task.threshold - 1e-9
@@ -487,8 +472,8 @@ def _write_shard(task: _OutTask, report: ReportFn) -> dict:
         lo, hi = task.base, task.base + task.rows
         t = con.sql(f"""
             SELECT s.doc, s.id, s.shingles, m.cluster_id, m.size, m.n_index, m.rep, m.rep_id, m.rep_index, m.jaccard
-            FROM read_parquet({_sql_str(sig_file)}) s
-            LEFT JOIN (SELECT * FROM read_parquet({_sql_str(members)}) WHERE doc >= {lo} AND doc < {hi}) m
+            FROM read_parquet({sql_str(sig_file)}) s
+            LEFT JOIN (SELECT * FROM read_parquet({sql_str(members)}) WHERE doc >= {lo} AND doc < {hi}) m
             USING (doc) ORDER BY s.doc""").to_arrow_table()
     finally:
         con.close()
@@ -782,15 +767,11 @@ class MinHashDedup(GlobalStep):
         else:  # first, none: the first document in stable order (documents of an index come first)
             rep = "min(doc)"
         est = "sketch" if self.sketch_k else "sig"
-        names_sql = " ".join(f"WHEN c.rep >= {o} AND c.rep < {o + s} THEN {_sql_str(nm)}" for o, s, nm in index_names)
+        names_sql = " ".join(f"WHEN c.rep >= {o} AND c.rep < {o + s} THEN {sql_str(nm)}" for o, s, nm in index_names)
         rep_index = f"CASE {names_sql} ELSE NULL END" if index_names else "NULL::VARCHAR"
         # a database file in the work folder: its tables live on disk, DuckDB pages them under memory_limit
-        (work / "duckdb_tmp").mkdir(parents=True, exist_ok=True)
-        con = duckdb.connect(str(work / "duckdb_tmp" / "members.duckdb"))
-        con.execute(f"SET memory_limit = {_sql_str(p.memory_limit)}")
-        con.execute(f"SET threads = {int(p.threads)}")
-        con.execute(f"SET temp_directory = {_sql_str(work / 'duckdb_tmp' / 'members.tmp')}")
-        con.execute("SET preserve_insertion_order = false")
+        con = _connect(p.memory_limit, p.threads, work / "duckdb_tmp" / "members.tmp",
+                       database=work / "duckdb_tmp" / "members.duckdb")
         files = _sig_files(work, old)
         rows = _rows_per_chunk(2 * p.num_perm if est == "sig" else 0, 2 * self.sketch_k, 4 << 20)
         meta = work / "duckdb_tmp" / "members_meta.parquet"
@@ -811,7 +792,7 @@ class MinHashDedup(GlobalStep):
                 write_table_atomic(MEMBER_SCHEMA.empty_table(), out)
                 return
             meta_w.close()
-            con.execute(f"CREATE TABLE mm AS SELECT * FROM read_parquet({_sql_str(meta)})")
+            con.execute(f"CREATE TABLE mm AS SELECT * FROM read_parquet({sql_str(meta)})")
             con.execute(f"""
                 CREATE TABLE c AS SELECT root, count(*) AS size, count(*) FILTER (WHERE doc < {n_old}) AS n_index,
                                          {rep} AS rep FROM mm GROUP BY root""")
@@ -828,7 +809,7 @@ class MinHashDedup(GlobalStep):
                                        batch.column("n_index"), batch.column("b"), batch.column("rep_id"),
                                        batch.column("rep_index"), pa.array(jac)], schema=MEMBER_SCHEMA))
             writer.close()
-            con.execute(f"""COPY (SELECT * FROM read_parquet({_sql_str(unsorted)}) ORDER BY doc) TO {_sql_str(out)}
+            con.execute(f"""COPY (SELECT * FROM read_parquet({sql_str(unsorted)}) ORDER BY doc) TO {sql_str(out)}
                             (FORMAT parquet, ROW_GROUP_SIZE 65536)""")
         except BaseException:
             writer.abort()

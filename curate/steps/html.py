@@ -21,8 +21,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from curate.pipeline.step import Step, StepResult, register_step
-from curate.steps.normalize import ints, mask_of, text_column, with_text
+from curate.pipeline.step import Step, StepResult, register_step, set_column, text_column
+from curate.steps.normalize import ints, mask_of
 
 # Elements that end a line when rendered: replaced by "\n" so words on both sides stay apart.
 BLOCK_TAGS = ("address article aside blockquote body br center dd details dialog dir div dl dt fieldset "
@@ -172,5 +172,5 @@ class HtmlResidue(Step):
             reason = [None] * len(keep)
             for i in np.flatnonzero(~keep):
                 reason[i] = f"markup {fraction[i]:.2f} of chars > {limit:g} ({tags[i]} tags, {entities[i]} entities)"
-        return StepResult(batch=with_text(batch, out), keep=keep, reason=reason, metrics={
+        return StepResult(batch=set_column(batch, "text", out), keep=keep, reason=reason, metrics={
             "markup_fraction": fraction, "tags_removed": tags, "entities_decoded": entities})

@@ -16,7 +16,7 @@ from typing import Literal
 import numpy as np
 import pyarrow as pa
 
-from curate.pipeline.step import Step, StepResult, register_step
+from curate.pipeline.step import Step, StepResult, register_step, set_column
 from curate.steps.normalize import text_column
 
 _SHIPPED_LABELS: list[str] | None = None
@@ -29,20 +29,6 @@ def _shipped_labels() -> list[str]:
 
         _SHIPPED_LABELS = model_labels(load_fasttext(LID176))
     return _SHIPPED_LABELS
-
-
-def set_column(batch: pa.RecordBatch, name: str, values: pa.Array) -> pa.RecordBatch:
-    """``batch`` with column ``name`` replaced (cast to the existing type) or appended."""
-    if name in batch.schema.names:
-        i = batch.schema.get_field_index(name)
-        field_ = batch.schema.field(i)
-        if not values.type.equals(field_.type):
-            values = values.cast(field_.type)
-        cols = list(batch.columns)
-        cols[i] = values
-        return pa.RecordBatch.from_arrays(cols, schema=batch.schema)
-    return pa.RecordBatch.from_arrays(list(batch.columns) + [values],
-                                      schema=batch.schema.append(pa.field(name, values.type, nullable=True)))
 
 
 @register_step

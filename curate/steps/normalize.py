@@ -24,23 +24,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from curate.pipeline.step import Step, StepResult, register_step, text_column
+from curate.pipeline.step import Step, StepResult, register_step, set_column, text_column
 
 # ---------------------------------------------------------------------------------------------------
 # helpers shared by the cleanup steps (length.py, html.py and code.py import them)
 
 
-
-
-def with_text(batch: pa.RecordBatch, text: pa.Array) -> pa.RecordBatch:
-    """``batch`` with its ``text`` column replaced (same field, same type)."""
-    i = batch.schema.get_field_index("text")
-    field = batch.schema.field(i)
-    if not text.type.equals(field.type):
-        text = text.cast(field.type)
-    columns = list(batch.columns)
-    columns[i] = text
-    return pa.RecordBatch.from_arrays(columns, schema=batch.schema)
 
 
 def mask_of(arr: pa.Array) -> np.ndarray:
@@ -227,7 +216,7 @@ class Normalize(Step):
         out, ftfy_fixed = normalize_text(text, self.params.form)
         changed = mask_of(pc.not_equal(out, text))
         removed = ints(pc.utf8_length(text)) - ints(pc.utf8_length(out))
-        return StepResult(batch=with_text(batch, out), metrics={
+        return StepResult(batch=set_column(batch, "text", out), metrics={
             "normalize_changed": changed, "normalize_ftfy_fixed": ftfy_fixed, "normalize_chars_removed": removed})
 
 
@@ -278,7 +267,7 @@ class Whitespace(Step):
         text = text_column(batch)
         out = collapse_whitespace(text, p.max_blank_lines, p.keep_indentation, p.keep_fenced_code)
         removed = ints(pc.utf8_length(text)) - ints(pc.utf8_length(out))
-        return StepResult(batch=with_text(batch, out), metrics={"whitespace_chars_removed": removed})
+        return StepResult(batch=set_column(batch, "text", out), metrics={"whitespace_chars_removed": removed})
 
 
 def _line_passes(arr: pa.Array, max_blank_lines: int, keep_indentation: bool) -> pa.Array:

@@ -25,8 +25,8 @@ import pyarrow.compute as pc
 
 from curate.errors import CurateError
 from curate.pii import DEFAULT_ENTITIES, DEFAULT_PHONE_REGIONS
-from curate.pipeline.step import Step, StepResult, register_step
-from curate.steps.normalize import mask_of, text_column, with_text
+from curate.pipeline.step import Step, StepResult, register_step, set_column, text_column
+from curate.steps.normalize import mask_of
 from curate.tokens import PII_TOKENS
 
 _EXTRA_HINT = "the pii step needs presidio-analyzer, presidio-anonymizer and phonenumbers: pip install 'curate[pii]'"
@@ -145,7 +145,7 @@ class Pii(Step):
                         counts[k][i] = c
         if changed.any():
             text = pc.replace_with_mask(text, pa.array(changed), pa.array(new_values, type=text.type))
-            batch = with_text(batch, text)
+            batch = set_column(batch, "text", text)
         total = np.sum(np.stack(list(counts.values())), axis=0) if counts else np.zeros(n, dtype=np.int64)
         metrics = {"pii_total": total, **{f"pii_{k}": v for k, v in counts.items()}}
         return StepResult(batch=batch, metrics=metrics)

@@ -26,7 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from curate.pipeline.step import Step, StepResult, register_step, text_column
+from curate.pipeline.step import Step, StepResult, register_step, set_column, text_column
 from curate.steps.repetition import check_fraction, first_failure, list_parts, ratio, split_lines, split_words
 
 # Gopher's stop words (Rae et al. 2021, A.1.1): "the, be, to, of, and, that, have, with".
@@ -415,8 +415,6 @@ class C4Quality(Step):
         joined = pc.binary_join(pa.ListArray.from_arrays(pa.array(offsets), kept_lines),
                                 pa.scalar("\n" if p.split_paragraph else " ", kept_lines.type))
         new_text = pc.if_else(pa.array(keep), joined, text)
-        if new_text.type != batch.schema.field("text").type:
-            new_text = new_text.cast(batch.schema.field("text").type)
-        out = batch.set_column(batch.schema.get_field_index("text"), "text", new_text)
+        out = set_column(batch, "text", new_text)
         return StepResult(batch=out, keep=keep, reason=reasons, metrics=metrics)
 

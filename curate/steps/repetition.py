@@ -26,7 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from curate.pipeline.step import Step, StepResult, register_step, text_column
+from curate.pipeline.step import Step, StepResult, register_step, set_column, text_column
 
 # ---------------------------------------------------------------------------------------------------
 # shared text helpers (also used by curate.steps.quality)
@@ -609,8 +609,7 @@ class RepeatedChars(Step):
         keep, reasons = first_failure(rules, n)
         out = None
         if p.squash_to is not None and long_run.any():
-            out = batch.set_column(batch.schema.get_field_index("text"), "text",
-                                   _squash(text, cp, char_off, starts, lengths, long_run, p.squash_to))
+            out = set_column(batch, "text", _squash(text, cp, char_off, starts, lengths, long_run, p.squash_to))
         return StepResult(batch=out, keep=keep if rules else None, reason=reasons if rules else None,
                           metrics={"char_run_max": run_max, "char_run_frac": frac})
 

@@ -49,6 +49,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from lxml import etree
 
+from curate.io.duck import connect, sql_str
 from curate.errors import CurateError
 from curate.ingest.base import Bad, Doc, Item, ReadContext, ReaderOptions, Skip
 from curate.ingest.readers.html_text import html_to_text
@@ -279,10 +280,6 @@ def _parse(stream, chunks: _Chunks, opts: ReaderOptions) -> Iterator[Item]:
     return None
 
 
-def _sql_path(path: Path) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
-
-
 def _thread_doc(question: dict, answers: list[dict], site: str | None) -> Doc:
     accepted = question["accepted"]
     parts = [p for p in (question["title"], question["body"]) if p]
@@ -302,16 +299,9 @@ def _thread_doc(question: dict, answers: list[dict], site: str | None) -> Doc:
 
 def _threads(workdir: Path, site: str | None, memory_limit: str, threads: int) -> Iterator[Item]:
     """Pass 2: group answers under their questions with DuckDB (spilling to disk) and yield docs."""
-    spill = workdir / "duckdb"
-    spill.mkdir()
-    con = duckdb.connect()
+    con = connect(memory_limit, threads, workdir / "duckdb")
     try:
-        con.execute(f"SET memory_limit = '{memory_limit}'")
-        con.execute(f"SET temp_directory = {_sql_path(spill)}")
-        con.execute(f"SET threads = {threads}")
-        con.execute("SET preserve_insertion_order = false")
-        con.execute("SET enable_progress_bar = false")
-        con.execute(f"CREATE VIEW raw AS SELECT * FROM read_parquet({_sql_path(workdir / 'rows' / '*.parquet')})")
+        con.execute(f"CREATE VIEW raw AS SELECT * FROM read_parquet({sql_str(workdir / 'rows' / '*.parquet')})")
         # A post Id seen twice (a damaged or concatenated dump): the first row wins, the others are
         # quarantined, so no answer is counted in two threads.
         con.execute("""CREATE TEMP TABLE dup AS
