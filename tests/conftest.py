@@ -30,3 +30,19 @@ def repo_root() -> Path:
 def sample_data() -> Path:
     """The ``sample_data/`` folder of the checkout (real dumps of each source kind)."""
     return REPO_ROOT / "sample_data"
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> dict[str, Path]:
+    """A real sample run (and a stricter one, and a synthetic 'b' run) for the stats and report tests."""
+    from stats_util import build_runs
+
+    return build_runs(tmp_path_factory.getbasetemp() / "stats-real")
+
+
+@pytest.fixture(scope="module")
+def syn(tmp_path_factory) -> dict[str, Path]:
+    """Synthetic runs with every kind of metric column (LID, hate, PII, MinHash clusters)."""
+    from stats_util import build_synthetic
+
+    return build_synthetic(tmp_path_factory.getbasetemp() / "stats-syn")

@@ -13,7 +13,6 @@ import re
 import shutil
 import struct
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -26,20 +25,9 @@ from curate.stats import charts as C
 from curate.stats.excerpts import excerpt, regex_mask
 from curate.stats.report import write_report
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_stats import PLANTED, build_runs, build_synthetic  # noqa: E402
+from stats_util import PLANTED
 
 SVG = "{http://www.w3.org/2000/svg}"
-
-
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory) -> dict[str, Path]:
-    return build_runs(tmp_path_factory.getbasetemp() / "stats-real")
-
-
-@pytest.fixture(scope="module")
-def syn(tmp_path_factory) -> dict[str, Path]:
-    return build_synthetic(tmp_path_factory.getbasetemp() / "stats-syn")
 
 
 @pytest.fixture(scope="module")
