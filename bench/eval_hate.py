@@ -3,6 +3,8 @@
     .venv/bin/python bench/eval_hate.py                 # shipped settings: comment + document metrics
     .venv/bin/python bench/eval_hate.py --ablation      # every variant, 5-fold CV + validation (~15 min)
     .venv/bin/python bench/eval_hate.py --no-extra      # the same model trained on comments only
+    .venv/bin/python bench/eval_hate.py --extra clean_none.txt   # with only the formal extra text
+    .venv/bin/python bench/eval_hate.py --ablation --rows 9,10   # some rows of the ablation table
     .venv/bin/python bench/eval_hate.py --json out.json
 
 Comments: ``curate/models/hate_ko/data/train.tsv`` (kocohub/korean-hate-speech labeled train, CC BY-SA
@@ -10,7 +12,7 @@ Comments: ``curate/models/hate_ko/data/train.tsv`` (kocohub/korean-hate-speech l
 90% *training part*. Every choice of settings was made on 5-fold cross-validation inside the
 training part (folds by XXH64(comment, seed 7) mod 5); the validation numbers are reported once.
 The model for these numbers is trained exactly like the shipped one (same preset, the same extra
-``clean_none.txt``) but on the training part only.
+``clean_none.txt`` and ``informal_none.txt``) but on the training part only.
 
 Metrics: binary ROC-AUC and binary macro-F1 (hate or offensive vs none, score = 1 - P(none),
 threshold 0.5), 3-class macro-F1. A constant "toxic" answer has a positive-class F1 near 0.72 on
@@ -24,7 +26,9 @@ Korean news sentences (odd XXH64; the even half is in ``clean_none.txt``) and, w
 * ``wiki``: one KorQuAD paragraph (clean);
 * ``thread-clean`` / ``thread-toxic``: 4-12 validation comments, one per line, with at most 20% /
   at least 60% of them toxic;
-* ``news+1``: a news document with one toxic validation comment inserted at a random line.
+* ``news+1``: a news document with one toxic validation comment inserted at a random line;
+* ``reviews``: the 4,000 Naver movie reviews of ``sample_data/reviews`` (benign informal text; none
+  of them is in ``informal_none.txt``), one document each.
 
 For each document aggregation (mean, max, share) it reports the share of documents flagged at the
 threshold per kind and the ROC-AUC of toxic threads against every clean kind.
@@ -50,6 +54,8 @@ sys.path.insert(0, str(ROOT))
 
 DATA = ROOT / "curate" / "models" / "hate_ko" / "data"
 NEWS = ROOT / "sample_data" / "news" / "korean-english-park.dev.ko.txt"
+REVIEWS = ROOT / "sample_data" / "reviews" / "nsmc_reviews.jsonl.zst"
+EXTRAS = [DATA / "clean_none.txt", DATA / "informal_none.txt"]
 KORQUAD = ROOT.parent / "shared" / "corpora" / "korquad_v1" / "KorQuAD_v1.0_dev.json"
 
 
@@ -61,10 +67,11 @@ def comment_split():
     return data, data.subset(~held), data.subset(held)
 
 
-def extra_none():
-    from curate.classify.train import read_dataset
+def extra_none(files=tuple(EXTRAS)):
+    from curate.classify.train import Dataset, read_dataset
 
-    return read_dataset(DATA / "clean_none.txt")
+    parts = [read_dataset(f) for f in files]
+    return Dataset([t for p in parts for t in p.texts], [lab for p in parts for lab in p.labels])
 
 
 def with_extra(train_set, extra):
@@ -77,7 +84,7 @@ def with_extra(train_set, extra):
 # ablation
 
 VARIANTS = [
-    # (name, preprocess overrides, training overrides, use clean_none extra)
+    # (name, preprocess overrides, training overrides, extra files: False, True (both) or a list)
     ("plain fastText: char 1-3, word bigrams, 25 epochs lr 0.5", dict(squeeze=0, spacing="keep"),
      dict(wordNgrams=2, maxn=3, lr=0.5, bucket=2_000_000, quantize=False), False),
     ("  same, 10 epochs lr 0.1", dict(squeeze=0, spacing="keep"),
@@ -92,7 +99,8 @@ VARIANTS = [
     ("  + text and its space-free copy, char 1-4, 25 epochs", dict(), dict(bucket=2_000_000, quantize=False), False),
     ("  same + jamo", dict(jamo=True), dict(maxn=6, bucket=2_000_000, quantize=False), False),
     ("chosen: 100k buckets, minCount 2, quantized (.ftz, 2.9 MB)", dict(), dict(), False),
-    ("chosen + clean formal text as none (shipped)", dict(), dict(), True),
+    ("chosen + clean formal text as none", dict(), dict(), [DATA / "clean_none.txt"]),
+    ("chosen + formal text + 1,000 benign reviews as none (shipped)", dict(), dict(), True),
 ]
 
 
@@ -123,19 +131,21 @@ def cv_and_valid(train_set, valid_set, extra, pre, tp, use_extra: bool, folds: i
             "auc": v.binary["roc_auc"], "bin_f1": v.binary["macro_f1"], "f1_3": v.macro_f1, "train_s": seconds}
 
 
-def ablation() -> list[dict]:
+def ablation(rows_wanted: set[int] | None = None) -> list[dict]:
     from curate.classify.train import PRESETS
 
     _, train_set, valid_set = comment_split()
-    extra = extra_none()
     base = PRESETS["hate"]
     rows = []
     print(f"| variant | CV ROC-AUC | CV bin. macro-F1 | CV 3-class macro-F1 | valid ROC-AUC | valid bin. macro-F1 "
           f"| valid 3-class macro-F1 | train s |\n|---|---|---|---|---|---|---|---|", flush=True)
-    for name, pre_o, tp_o, use_extra in VARIANTS:
+    for row, (name, pre_o, tp_o, use_extra) in enumerate(VARIANTS, 1):
+        if rows_wanted and row not in rows_wanted:
+            continue
+        extra = extra_none(EXTRAS if use_extra is True else use_extra) if use_extra else None
         pre = replace(base.preprocess, **pre_o)
         tp = replace(base.train, **tp_o)
-        r = cv_and_valid(train_set, valid_set, extra, pre, tp, use_extra)
+        r = cv_and_valid(train_set, valid_set, extra, pre, tp, bool(use_extra))
         r["variant"] = name
         rows.append(r)
         print(f"| {name} | {r['cv_auc']:.3f} | {r['cv_bin_f1']:.3f} | {r['cv_f1_3']:.3f} | {r['auc']:.3f} | "
@@ -165,6 +175,10 @@ def documents(valid_set, rng: random.Random) -> dict[str, list[str]]:
         doc = rng.sample(news, rng.randint(3, 12))
         doc.insert(rng.randint(0, len(doc)), rng.choice(toxic))
         kinds["news+1"].append("\n".join(doc))
+    import zstandard
+
+    raw = zstandard.ZstdDecompressor().stream_reader(open(REVIEWS, "rb")).read().decode("utf-8")
+    kinds["reviews"] = [json.loads(line)["review"] for line in raw.splitlines() if line.strip()]
     if KORQUAD.exists():
         kq = json.loads(KORQUAD.read_text(encoding="utf-8"))
         paras = [p["context"] for a in kq["data"] for p in a["paragraphs"]]
@@ -174,7 +188,7 @@ def documents(valid_set, rng: random.Random) -> dict[str, list[str]]:
     return kinds
 
 
-def shipped(model_path: Path | None = None, use_extra: bool = True) -> dict:
+def shipped(model_path: Path | None = None, extras: list[Path] = EXTRAS) -> dict:
     from curate.classify.train import PRESETS, evaluate_model, train
     from curate.classify.train import roc_auc
     from curate.steps.hate import ToxicityScorer
@@ -185,7 +199,7 @@ def shipped(model_path: Path | None = None, use_extra: bool = True) -> dict:
         model = Path(tmp) / "hate_90.ftz"
         if model_path is None:
             train(DATA / "train.tsv", model, task="hate", text_field="comments", label_field="hate",
-                  valid_fraction=0.1, split_seed=0, extra=[DATA / "clean_none.txt"] if use_extra else [])
+                  valid_fraction=0.1, split_seed=0, extra=extras)
             model_path = model
         v = evaluate_model(model_path, valid_set, negative="none")
         report["comments"] = {"records": v.n, "roc_auc": v.binary["roc_auc"], "binary_macro_f1": v.binary["macro_f1"],
@@ -225,11 +239,16 @@ def shipped(model_path: Path | None = None, use_extra: bool = True) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--ablation", action="store_true", help="run every variant (5-fold CV + validation)")
+    ap.add_argument("--rows", default="", help="with --ablation: only these rows (1-based, comma-separated)")
     ap.add_argument("--model", type=Path, default=None, help="evaluate this model instead of training one on 90%%")
-    ap.add_argument("--no-extra", action="store_true", help="train without clean_none.txt (comments only)")
+    ap.add_argument("--no-extra", action="store_true", help="train on the comments only (no extra none text)")
+    ap.add_argument("--extra", action="append", default=None, metavar="FILE",
+                    help="extra none files under curate/models/hate_ko/data (default: both shipped ones)")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
-    out = {"ablation": ablation()} if args.ablation else shipped(args.model, use_extra=not args.no_extra)
+    rows = {int(r) for r in args.rows.split(",") if r.strip()} or None
+    extras = [] if args.no_extra else [DATA / f for f in args.extra] if args.extra else EXTRAS
+    out = {"ablation": ablation(rows)} if args.ablation else shipped(args.model, extras)
     if args.json:
         args.json.write_text(json.dumps(out, indent=2, default=float) + "\n", encoding="utf-8")
 

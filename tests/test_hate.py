@@ -47,7 +47,8 @@ def test_shipped_model_sidecar_and_data():
     assert HATE_KO.stat().st_size < 6_000_000
     # the sidecar names the shipped data by hash: the model was made from exactly these files
     assert side.data["sha256"] == file_sha256(DATA / "train.tsv")
-    assert [e["sha256"] for e in side.data["extra"]] == [file_sha256(DATA / "clean_none.txt")]
+    assert [e["sha256"] for e in side.data["extra"]] == [file_sha256(DATA / "clean_none.txt"),
+                                                         file_sha256(DATA / "informal_none.txt")]
     assert side.reproduce.startswith("curate classifier train curate/models/hate_ko/data/train.tsv --task hate")
     assert (DATA / "LICENSE.md").read_text(encoding="utf-8").startswith("Attribution-ShareAlike 4.0")
 
@@ -65,6 +66,20 @@ def test_toxic_comments_score_high_and_clean_news_low():
     docs = ["\n".join(news[i:i + 6]) for i in range(0, 120, 6)]
     s = scorer.score_texts(docs)
     assert (s.score < 0.5).all()  # clean news is not flagged (the shipped model saw formal text as none)
+
+
+def test_benign_movie_reviews_are_mostly_not_flagged():
+    """sample_data/reviews (none of them trained on): ~24% flagged without informal_none.txt, ~10% with it."""
+    import zstandard
+
+    raw = zstandard.ZstdDecompressor().stream_reader(open(ROOT / "sample_data" / "reviews" / "nsmc_reviews.jsonl.zst",
+                                                          "rb")).read().decode("utf-8")
+    reviews = [json.loads(line) for line in raw.splitlines() if line.strip()]
+    shipped = {line.split(" ", 1)[1] for line in (DATA / "informal_none.txt").read_text(encoding="utf-8").splitlines()}
+    assert not shipped & {" ".join(r["review"].split()) for r in reviews}  # the sample run's reviews are unseen
+    liked = [r["review"] for r in reviews if int(r["rating"]) >= 9]
+    s = ToxicityScorer().score_texts(liked)
+    assert (s.score >= 0.5).mean() < 0.15
 
 
 def test_document_labels_and_aggregates():
@@ -109,6 +124,72 @@ def test_wordlist_rule(tmp_path):
     assert apply_safely(step2, documents_batch(texts, lang=["en"] * 4))[1].all()
 
 
+def test_shipped_ldnoobw_lists_by_language():
+    """`wordlist = "ldnoobw"`: each document is matched against the list of its own language."""
+    from curate.classify.wordlist import LDNOOBW_DIR, WordList, read_words, shipped_codes
+
+    codes = shipped_codes()
+    assert {"en", "de", "fr", "es", "ja", "zh", "ru", "ar", "hi", "vi"} <= set(codes)
+    sources = (LDNOOBW_DIR / "SOURCES.tsv").read_text(encoding="utf-8").splitlines()[1:]
+    assert sorted(row.split("\t")[0] for row in sources) == codes  # every list has its source commit
+    assert "CC BY 4.0" in (LDNOOBW_DIR / "README.md").read_text(encoding="utf-8")
+    en_word = read_words(LDNOOBW_DIR / "en.txt")[-1]  # any entry of the English list
+    de_word = "arschloch"
+    assert de_word in read_words(LDNOOBW_DIR / "de.txt")
+    assert "abkrageln" in read_words(LDNOOBW_DIR / "de-AT.txt")  # Austrian list joins German
+    zh_word = next(w for w in read_words(LDNOOBW_DIR / "zh.txt") if all("\u4e00" <= c <= "\u9fff" for c in w))
+    texts = [f"Some text with {en_word.upper()} inside.",  # en: whole word, case-insensitive
+             f"Ein Satz mit {de_word} und abkrageln.",  # de: de + de-AT
+             f"An English sentence that says {de_word}.",  # German word, English list: no hit
+             f"这是一个{zh_word}句子",  # zh: no spaces, matched inside the sentence
+             "Plain clean English text about classes and assessments.",
+             f"Texto con {en_word} pero sin lista",  # a language without a list: not judged
+             f"{en_word}"]
+    langs = ["en", "de", "en", "zh", "en", "xx", None]
+    step = _step(wordlist="ldnoobw", langs=["ko"])
+    out, keep, reason, metrics, errors = apply_safely(step, documents_batch(texts, lang=langs))
+    assert not errors
+    assert metrics["hate_wordlist_hits"].to_pylist() == [1, 2, 0, 1, 0, 0, 0]
+    assert keep.tolist() == [False, False, True, False, True, True, True]
+    # lang None goes to the Korean model (no Hangul line: 0.0); "xx" is judged by nothing (null)
+    assert metrics["hate_score"].to_pylist() == [1.0, 1.0, 0.0, 1.0, 0.0, None, 0.0]
+    # one shipped list for every document, and clear errors for unknown lists
+    assert WordList("ldnoobw:de").count([f"x {de_word} y"], [None]).tolist() == [1]
+    with pytest.raises(Exception, match="no shipped list 'xx'"):
+        WordList("ldnoobw:xx")
+    with pytest.raises(Exception, match="not a shipped list"):
+        parse_recipe('[[steps]]\nname = "hate_speech"\nwordlist = "no_such_words.txt"\n')
+    parse_recipe('[[steps]]\nname = "hate_speech"\nwordlist = "ldnoobw"\n')
+
+
+def test_wordlist_matching_rules():
+    from curate.classify.wordlist import compile_words
+
+    rx = compile_words(["ass", "Bad Phrase", "バカ", "  ", "ass", "性"])
+    assert rx.findall("class assets, ass. bad phrase!".casefold()) == ["ass", "bad phrase"]
+    assert rx.findall("おまえはバカだ") == ["バカ"]  # kana: no word boundaries
+    assert rx.findall("这台电脑的性能很好") == []  # one Han character is skipped: 性 of 性能 "performance"
+    assert compile_words(["", " "]) is None
+
+
+def test_trie_pattern_matches_like_the_flat_alternation():
+    """The trie regex finds exactly what the longest-first flat alternation finds, on every shipped list."""
+    import random
+    import re
+
+    from curate.classify.wordlist import LDNOOBW_DIR, read_words, shipped_codes, trie_pattern
+
+    assert trie_pattern(["ab", "ac", "a", "abc"]) == "a(?:bc?|c)?"
+    base = NEWS_KO.with_name("korean-english-park.dev.en.txt").read_text(encoding="utf-8").casefold()
+    for code in shipped_codes():
+        words = sorted({w.casefold() for w in read_words(LDNOOBW_DIR / f"{code}.txt")})
+        sample = base + " " + " ".join(random.Random(0).sample(words, min(60, len(words)))) + " x".join(words[:20])
+        flat = re.compile(r"(?<!\w)(?:" + "|".join(re.escape(w) for w in sorted(words, key=lambda w: (-len(w), w)))
+                          + r")(?!\w)")
+        trie = re.compile(r"(?<!\w)(?:" + trie_pattern(words) + r")(?!\w)")
+        assert trie.findall(sample) == flat.findall(sample), code
+
+
 def test_bad_input_is_counted_not_fatal():
     texts = ["", "\n\n\n", "\x00\x01\x02\x03", "ㅋ" * 2_000_000, ("좋은 기사 잘 읽었습니다. " * 5000 + "\n") * 30,
              "\ufffd" * 100, "ㅋㅋㅋㅋㅋㅋㅋㅋㅋㅋ"]
@@ -146,7 +227,7 @@ def test_shipped_model_is_reproduced_exactly(tmp_path):
 
     out = tmp_path / "hate_ko.ftz"
     train(DATA / "train.tsv", out, task="hate", text_field="comments", label_field="hate",
-          extra=[DATA / "clean_none.txt"])
+          extra=[DATA / "clean_none.txt", DATA / "informal_none.txt"])
     assert file_sha256(out) == file_sha256(HATE_KO)
     assert json.loads(Sidecar.path_for(out).read_text())["training"] == Sidecar.read(HATE_KO).training
 

@@ -19,9 +19,11 @@ Comments are short and documents long, so a document is scored line by line (doc
   has more (same-weighted) probability mass.
 
 Documents whose ``lang`` is known and not in ``langs`` are not scored by the model (score and label
-null, kept). For them (or every document), a user word list (``wordlist``: one word or phrase per
-line, ``#`` comments) flags documents with at least ``wordlist_min_hits`` whole-word matches, the
-way C4 used its "bad words" list (Raffel et al. 2020).
+null, kept). For them (or every document), a word list flags documents with at least
+``wordlist_min_hits`` matches, the way C4 used its "bad words" list (Raffel et al. 2020):
+``wordlist = "ldnoobw"`` picks the shipped LDNOOBW list of each document's ``lang`` (about 30
+languages, CC BY 4.0), or a user file (one word or phrase per line, ``#`` comments). Matching rules:
+curate.classify.wordlist.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from curate.classify.wordlist import WordList
 from curate.pipeline.step import Step, StepResult, register_step
 from curate.steps.normalize import text_column
 
@@ -160,19 +163,6 @@ class ToxicityScorer:
         return np.where(s.score >= self.threshold, label, "none").astype(object)
 
 
-def load_wordlist(path: Path) -> re.Pattern[str] | None:
-    words = []
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        w = line.strip()
-        if w and not w.startswith("#"):
-            words.append(re.escape(w.casefold()))
-    if not words:
-        return None
-    words.sort(key=len, reverse=True)
-    # whole words: not preceded or followed by a letter or digit (works for Hangul and Latin alike)
-    return re.compile(r"(?<![\w])(?:" + "|".join(words) + r")(?![\w])")
-
-
 @register_step
 class HateSpeech(Step):
     """Score toxic text line by line with a fastText classifier; drop documents at or above ``threshold``.
@@ -197,7 +187,7 @@ class HateSpeech(Step):
         langs: list[str] = field(default_factory=lambda: ["ko"])  # documents the model scores ([]: all)
         script: str | None = "Hangul"  # lines scored need half their letters in it (None: every line)
         max_line_chars: int = 300
-        wordlist: Path | None = None
+        wordlist: Path | str | None = None  # a file, "ldnoobw" (by document lang) or "ldnoobw:CODE"
         wordlist_langs: list[str] = field(default_factory=list)  # [] : documents the model does not score
         wordlist_min_hits: int = 1
 
@@ -208,6 +198,8 @@ class HateSpeech(Step):
                 raise ValueError(f"max_line_chars must be >= 20 (got {self.max_line_chars})")
             if self.wordlist_min_hits < 1:
                 raise ValueError(f"wordlist_min_hits must be >= 1 (got {self.wordlist_min_hits})")
+            if self.wordlist is not None:
+                WordList(self.wordlist)  # a missing file or unknown shipped list fails at recipe load
             if self.script is not None:
                 from curate.classify.scripts import SCRIPTS
 
@@ -218,7 +210,7 @@ class HateSpeech(Step):
         p = self.params
         self._scorer = ToxicityScorer(p.model, script=p.script, aggregate=p.aggregate, threshold=p.threshold,
                                       max_line_chars=p.max_line_chars)
-        self._words = load_wordlist(p.wordlist) if p.wordlist else None
+        self._words = WordList(p.wordlist) if p.wordlist is not None else None
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
@@ -254,13 +246,14 @@ class HateSpeech(Step):
             lines[idx] = s.lines
         hits = np.zeros(n, dtype=np.int64)
         if self._words is not None:
+            lang_py = batch.column("lang").to_pylist() if "lang" in batch.schema.names else [None] * n
             if p.wordlist_langs:
-                lang_py = batch.column("lang").to_pylist() if "lang" in batch.schema.names else [None] * n
                 wl_rows = np.array([lg in p.wordlist_langs for lg in lang_py], dtype=bool)
             else:
                 wl_rows = ~by_model
-            for i in np.flatnonzero(wl_rows):
-                hits[i] = len(self._words.findall(texts[i].casefold()))
+            wl_rows &= self._words.covers(lang_py)  # no list for a document's language: not judged
+            idx_wl = np.flatnonzero(wl_rows)
+            hits[idx_wl] = self._words.count([texts[i] for i in idx_wl], [lang_py[i] for i in idx_wl])
             flagged = wl_rows & (hits >= p.wordlist_min_hits)
             score[wl_rows & ~by_model] = np.where(flagged[wl_rows & ~by_model], 1.0, 0.0)
             label[wl_rows & ~by_model] = np.where(flagged[wl_rows & ~by_model], "offensive", "none")
