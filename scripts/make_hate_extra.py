@@ -9,13 +9,13 @@ sentences as toxic (docs/quality.md, "Hate speech"). This file adds, as ``__labe
 * the half of ``sample_data/news/korean-english-park.dev.ko.txt`` (CC BY-SA 3.0) whose
   XXH64(line, seed 0) is even; the odd half is kept for measuring false positives on news.
 
-A model trained on comments and formal text still calls benign *informal* text toxic (24% of
+A model trained on comments and formal text still calls benign *informal* text toxic (21% of
 Naver movie reviews score above 0.5: it learned the comment register). ``informal_none.txt`` adds
 1,000 movie reviews rated 9 or 10 of 10 (NSMC raw crawl, e9t/nsmc, CC0 1.0) as ``none``, chosen
-deterministically: lines after the first 4,000 of the shared file whose text is not among those
-4,000 (they are ``sample_data/reviews``, kept unseen for the sample run), at least 5 characters, rating >= 9,
-XXH64(review, seed 0) even (the odd half is kept for measuring), then the 1,000 smallest
-XXH64(review, seed 1). Measured: comment ROC-AUC unchanged within noise (docs/quality.md).
+deterministically: reviews of the lines after the first 4,000 of the shared file whose text is not
+among those 4,000 (they are ``sample_data/reviews``, kept unseen for the sample run), rating >= 9,
+at least 5 characters, XXH64(review, seed 0) even (the odd half is kept for measuring), then the
+1,000 smallest XXH64(review, seed 1). Measured: comment ROC-AUC unchanged (docs/quality.md).
 
     python scripts/make_hate_extra.py --titles ../shared/corpora/korean_hate_speech/train.news_title.txt \
         --reviews ../shared/corpora/korean_nsmc_reviews/nsmc_raw_reviews_first312movies.jsonl
@@ -54,16 +54,14 @@ def benign_reviews(lines: list[str], n: int = N_REVIEWS) -> list[str]:
     """The ``informal_none.txt`` reviews of the shared NSMC JSONL lines (module docstring)."""
     import json
 
-    def text_of(line: str) -> str:
-        return " ".join(str(json.loads(line).get("review", "")).split())
+    records = [json.loads(line) for line in lines if line.strip()]
 
-    sample = {text_of(line) for line in lines[:SAMPLE_REVIEWS] if line.strip()}
-    pool = set()
-    for line in lines[SAMPLE_REVIEWS:]:
-        rec = json.loads(line)
-        text = " ".join(str(rec.get("review", "")).split())
-        if text not in sample and len(text) >= 5 and int(rec.get("rating", 0)) >= 9 and xxhash.xxh64_intdigest(text.encode("utf-8"), 0) % 2 == 0:
-            pool.add(text)
+    def text(rec: dict) -> str:
+        return " ".join(str(rec.get("review", "")).split())
+
+    sample = {text(rec) for rec in records[:SAMPLE_REVIEWS]}
+    pool = {text(rec) for rec in records[SAMPLE_REVIEWS:] if int(rec.get("rating", 0)) >= 9}
+    pool = {t for t in pool - sample if len(t) >= 5 and xxhash.xxh64_intdigest(t.encode("utf-8"), 0) % 2 == 0}
     return sorted(pool, key=lambda t: (xxhash.xxh64_intdigest(t.encode("utf-8"), 1), t))[:n]
 
 

@@ -231,3 +231,21 @@ def test_shipped_model_is_reproduced_exactly(tmp_path):
     assert file_sha256(out) == file_sha256(HATE_KO)
     assert json.loads(Sidecar.path_for(out).read_text())["training"] == Sidecar.read(HATE_KO).training
 
+
+
+SHARED = ROOT.parent / "shared" / "corpora"
+
+
+@pytest.mark.skipif(not (SHARED / "korean_nsmc_reviews").is_dir(), reason="needs ../shared/corpora (CI has it)")
+def test_extra_none_files_are_rebuilt_exactly(tmp_path):
+    """scripts/make_hate_extra.py makes both shipped extra files again, byte for byte."""
+    import subprocess
+    import sys
+
+    out, informal = tmp_path / "clean_none.txt", tmp_path / "informal_none.txt"
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "make_hate_extra.py"),
+                    "--titles", str(SHARED / "korean_hate_speech" / "train.news_title.txt"),
+                    "--reviews", str(SHARED / "korean_nsmc_reviews" / "nsmc_raw_reviews_first312movies.jsonl"),
+                    "--out", str(out), "--out-informal", str(informal)], check=True, capture_output=True)
+    assert out.read_bytes() == (DATA / "clean_none.txt").read_bytes()
+    assert informal.read_bytes() == (DATA / "informal_none.txt").read_bytes()
