@@ -5,6 +5,7 @@
     .venv/bin/python bench/eval_hate.py --no-extra      # the same model trained on comments only
     .venv/bin/python bench/eval_hate.py --extra clean_none.txt   # with only the formal extra text
     .venv/bin/python bench/eval_hate.py --ablation --rows 9,10   # some rows of the ablation table
+    .venv/bin/python bench/eval_hate.py --curve         # learning curve: CV AUC against comments used
     .venv/bin/python bench/eval_hate.py --json out.json
 
 Comments: ``curate/models/hate_ko/data/train.tsv`` (kocohub/korean-hate-speech labeled train, CC BY-SA
@@ -104,7 +105,13 @@ VARIANTS = [
 ]
 
 
-def cv_and_valid(train_set, valid_set, extra, pre, tp, use_extra: bool, folds: int = 5) -> dict:
+def cv_and_valid(train_set, valid_set, extra, pre, tp, use_extra: bool, folds: int = 5, share: float = 1.0,
+                 valid: bool = True) -> dict:
+    """5-fold CV inside the training part, then (``valid``) one model on all of it scored on validation.
+
+    ``share`` < 1 trains each fold on that share of its comments only (XXH64(text, seed 11); the
+    extra text is never cut): the learning curve.
+    """
     from curate.classify.train import evaluate_fitted, fit, evaluate_probs, Dataset
     from curate.classify.fasttext_model import probability_matrix
     import pyarrow as pa
@@ -112,8 +119,9 @@ def cv_and_valid(train_set, valid_set, extra, pre, tp, use_extra: bool, folds: i
     fold = np.array([xxhash.xxh64_intdigest(t.encode("utf-8"), 7) % folds for t in train_set.texts])
     order = ["hate", "none", "offensive"]
     cv_probs = np.zeros((len(train_set), 3))
+    keep = np.array([xxhash.xxh64_intdigest(t.encode("utf-8"), 11) % 10_000 < share * 10_000 for t in train_set.texts])
     for k in range(folds):
-        part = train_set.subset(fold != k)
+        part = train_set.subset((fold != k) & keep)
         if use_extra:
             part = with_extra(part, extra)
         m = fit(part, pre, tp)
@@ -122,6 +130,8 @@ def cv_and_valid(train_set, valid_set, extra, pre, tp, use_extra: bool, folds: i
         p = probability_matrix(m, pre.apply(pa.array(test.texts, pa.string())).to_pylist(), labs)
         cv_probs[fold == k] = p[:, [labs.index(lab) for lab in order]]
     cv = evaluate_probs(cv_probs, order, train_set.labels, negative="none")
+    if not valid:
+        return {"cv_auc": cv.binary["roc_auc"], "cv_bin_f1": cv.binary["macro_f1"], "cv_f1_3": cv.macro_f1}
     full = with_extra(train_set, extra) if use_extra else Dataset(train_set.texts, train_set.labels)
     t0 = time.perf_counter()
     m = fit(full, pre, tp)
@@ -150,6 +160,25 @@ def ablation(rows_wanted: set[int] | None = None) -> list[dict]:
         rows.append(r)
         print(f"| {name} | {r['cv_auc']:.3f} | {r['cv_bin_f1']:.3f} | {r['cv_f1_3']:.3f} | {r['auc']:.3f} | "
               f"{r['bin_f1']:.3f} | {r['f1_3']:.3f} | {r['train_s']:.0f} |", flush=True)
+    return rows
+
+
+def learning_curve(shares=(0.125, 0.25, 0.5, 0.75, 1.0)) -> list[dict]:
+    """CV metrics of the shipped settings trained on a share of each fold's comments (validation unused)."""
+    from curate.classify.train import PRESETS
+
+    _, train_set, valid_set = comment_split()
+    base = PRESETS["hate"]
+    rows = []
+    print("| comments per fold (share) | CV ROC-AUC | CV bin. macro-F1 | CV 3-class macro-F1 |\n|---|---|---|---|",
+          flush=True)
+    for share in shares:
+        r = cv_and_valid(train_set, valid_set, extra_none(), base.preprocess, base.train, True, share=share,
+                         valid=False)
+        r["share"] = share
+        rows.append(r)
+        print(f"| {round(0.8 * len(train_set) * share):,} ({share:g}) | {r['cv_auc']:.3f} | {r['cv_bin_f1']:.3f} | "
+              f"{r['cv_f1_3']:.3f} |", flush=True)
     return rows
 
 
@@ -188,6 +217,20 @@ def documents(valid_set, rng: random.Random) -> dict[str, list[str]]:
     return kinds
 
 
+def bootstrap_auc(model_path: Path, valid_set, n: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """2.5% and 97.5% quantiles of the validation ROC-AUC over resamples of the comments: how far the
+    one split's number can move by chance alone."""
+    from curate.classify.fasttext_model import TextClassifier
+    from curate.classify.train import roc_auc
+
+    clf = TextClassifier(model_path)
+    score = 1.0 - clf.proba(valid_set.texts)[:, clf.labels.index("none")]
+    y = np.array([lab != "none" for lab in valid_set.labels])
+    rng = np.random.default_rng(seed)
+    aucs = [roc_auc(y[i], score[i]) for i in (rng.integers(0, len(y), len(y)) for _ in range(n))]
+    return float(np.quantile(aucs, 0.025)), float(np.quantile(aucs, 0.975))
+
+
 def shipped(model_path: Path | None = None, extras: list[Path] = EXTRAS) -> dict:
     from curate.classify.train import PRESETS, evaluate_model, train
     from curate.classify.train import roc_auc
@@ -210,7 +253,10 @@ def shipped(model_path: Path | None = None, extras: list[Path] = EXTRAS) -> dict
         report["comments"]["constant_toxic_positive_f1"] = 2 * const / (1 + const)
         print(v.render())
         print(f"(a constant 'toxic' answer: positive-class F1 {2 * const / (1 + const):.3f}, macro-F1 "
-              f"{const / (1 + const):.3f})\n")
+              f"{const / (1 + const):.3f})")
+        lo, hi = bootstrap_auc(model_path, valid_set)
+        report["comments"]["roc_auc_95ci"] = [lo, hi]
+        print(f"ROC-AUC 95% bootstrap interval (2,000 resamples of the 796 comments): {lo:.3f}-{hi:.3f}\n")
         kinds = documents(valid_set, random.Random(0))
         report["documents"] = {}
         print(f"| aggregate | " + " | ".join(f"{k} flagged" for k in kinds) + " | ROC-AUC toxic threads vs clean | docs/s |")
@@ -239,6 +285,7 @@ def shipped(model_path: Path | None = None, extras: list[Path] = EXTRAS) -> dict
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--ablation", action="store_true", help="run every variant (5-fold CV + validation)")
+    ap.add_argument("--curve", action="store_true", help="learning curve: CV with a share of the comments")
     ap.add_argument("--rows", default="", help="with --ablation: only these rows (1-based, comma-separated)")
     ap.add_argument("--model", type=Path, default=None, help="evaluate this model instead of training one on 90%%")
     ap.add_argument("--no-extra", action="store_true", help="train on the comments only (no extra none text)")
@@ -248,7 +295,12 @@ def main() -> None:
     args = ap.parse_args()
     rows = {int(r) for r in args.rows.split(",") if r.strip()} or None
     extras = [] if args.no_extra else [DATA / f for f in args.extra] if args.extra else EXTRAS
-    out = {"ablation": ablation(rows)} if args.ablation else shipped(args.model, extras)
+    if args.curve:
+        out = {"learning_curve": learning_curve()}
+    elif args.ablation:
+        out = {"ablation": ablation(rows)}
+    else:
+        out = shipped(args.model, extras)
     if args.json:
         args.json.write_text(json.dumps(out, indent=2, default=float) + "\n", encoding="utf-8")
 
