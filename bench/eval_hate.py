@@ -40,7 +40,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import re
 import sys
 import tempfile
 import time
@@ -147,8 +146,8 @@ def ablation(rows_wanted: set[int] | None = None) -> list[dict]:
     _, train_set, valid_set = comment_split()
     base = PRESETS["hate"]
     rows = []
-    print(f"| variant | CV ROC-AUC | CV bin. macro-F1 | CV 3-class macro-F1 | valid ROC-AUC | valid bin. macro-F1 "
-          f"| valid 3-class macro-F1 | train s |\n|---|---|---|---|---|---|---|---|", flush=True)
+    print("| variant | CV ROC-AUC | CV bin. macro-F1 | CV 3-class macro-F1 | valid ROC-AUC | valid bin. macro-F1 "
+          "| valid 3-class macro-F1 | train s |\n|---|---|---|---|---|---|---|---|", flush=True)
     for row, (name, pre_o, tp_o, use_extra) in enumerate(VARIANTS, 1):
         if rows_wanted and row not in rows_wanted:
             continue
@@ -232,8 +231,7 @@ def bootstrap_auc(model_path: Path, valid_set, n: int = 2000, seed: int = 0) -> 
 
 
 def shipped(model_path: Path | None = None, extras: list[Path] = EXTRAS) -> dict:
-    from curate.classify.train import PRESETS, evaluate_model, train
-    from curate.classify.train import roc_auc
+    from curate.classify.train import evaluate_model, roc_auc, train
     from curate.steps.hate import ToxicityScorer
 
     data, train_set, valid_set = comment_split()
@@ -259,7 +257,7 @@ def shipped(model_path: Path | None = None, extras: list[Path] = EXTRAS) -> dict
         print(f"ROC-AUC 95% bootstrap interval (2,000 resamples of the 796 comments): {lo:.3f}-{hi:.3f}\n")
         kinds = documents(valid_set, random.Random(0))
         report["documents"] = {}
-        print(f"| aggregate | " + " | ".join(f"{k} flagged" for k in kinds) + " | ROC-AUC toxic threads vs clean | docs/s |")
+        print("| aggregate | " + " | ".join(f"{k} flagged" for k in kinds) + " | ROC-AUC toxic threads vs clean | docs/s |")
         print("|---|" + "---|" * (len(kinds) + 2))
         for agg in ("mean", "max", "share"):
             sc = ToxicityScorer(model_path, aggregate=agg, threshold=0.5)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import sys
+from contextlib import contextmanager
 from pathlib import Path
-from typing import List, Optional
+from typing import Any, Iterator, List, Optional
 
 import typer
 
@@ -25,9 +26,23 @@ RAY_ADDRESS_HELP = ("With --executor ray: 'auto' (the cluster this machine joine
                     "with --workers CPUs (all cores when --workers is 1).")
 
 
-def _executor(name: str, workers: int, address: Optional[str]):
-    """The executor of ``--executor NAME``: ``None`` for local (each stage starts its own process pool of
-    ``--workers``), a :class:`curate.ray_executor.RayExecutor` for ray (the caller closes it)."""
+@contextmanager
+def _executor(name: str, workers: int, address: Optional[str]) -> Iterator[Any]:
+    """The executor of ``--executor NAME`` for the ``with`` block: ``None`` for local (each stage starts
+    its own process pool of ``--workers``), a :class:`curate.ray_executor.RayExecutor` for ray, closed
+    when the block ends. A CurateError in the block becomes the CLI's error message and exit code 2."""
+    ex = None
+    try:
+        ex = _make_executor(name, workers, address)  # Ray starts on first use, after validation
+        yield ex
+    except CurateError as exc:
+        _fail(exc)
+    finally:
+        if ex is not None:
+            ex.close()
+
+
+def _make_executor(name: str, workers: int, address: Optional[str]) -> Any:
     if name == "local":
         if address:
             raise CurateError("--ray-address needs --executor ray")
@@ -70,17 +85,10 @@ def ingest(
     options = ReaderOptions(text_field=text_field, id_field=id_field, url_field=url_field, title_field=title_field,
                             date_field=date_field, lang_field=lang_field, meta_fields=tuple(meta_field), lang=lang, encoding=encoding,
                             text_unit=text_unit, max_record_bytes=int(max_record_mb * (1 << 20)))
-    ex = None
-    try:
-        ex = _executor(executor, workers, ray_address)
+    with _executor(executor, workers, ray_address) as ex:
         job = run_ingest(paths, source, out, fmt=fmt, options=options, workers=workers,
                          task_bytes=int(task_mb * (1 << 20)), max_file_bytes=int(max_file_mb * (1 << 20)),
                          executor=ex, progress=progress)
-    except CurateError as exc:
-        _fail(exc)
-    finally:
-        if ex is not None:
-            ex.close()
     c, t = job["counts"], job["timings"]
     typer.echo(f"{source}: read {c['read']:,}  written {c['written']:,}  quarantined {c['quarantined']:,}  "
                f"skipped {sum(job['skipped'].values()):,}  ({t['docs_per_s']:,.0f} docs/s, {t['mb_per_s']:.2f} MB/s, "
@@ -105,17 +113,10 @@ def run(
     """Run a recipe's steps over documents: kept documents, a decision per document, a manifest."""
     from curate.pipeline import Pipeline
 
-    ex = None
-    try:
-        ex = _executor(executor, workers, ray_address)  # Ray starts on first use, after validation
+    with _executor(executor, workers, ray_address) as ex:
         pipeline = Pipeline.from_recipe(recipe, workers=workers, executor=ex, batch_size=batch_size,
                                         progress=progress)
         manifest = pipeline.run(inp, out, overwrite=overwrite, sources=source)
-    except CurateError as exc:
-        _fail(exc)
-    finally:
-        if ex is not None:
-            ex.close()
     c, t = manifest["counts"], manifest["timings"]
     typer.echo(f"{manifest['recipe']['name']}: read {c['read']:,}  kept {c['kept']:,}  dropped {c['dropped']:,}  "
                f"quarantined {c['quarantined']:,}  ({t['docs_per_s']:,.0f} docs/s, {t['mb_per_s']:.2f} MB/s) -> {out}")
@@ -229,17 +230,10 @@ def shards(
     """Tokenize kept documents into Megatron/GPT-NeoX indexed datasets (.bin + .idx) per split."""
     from curate.shards import build_shards
 
-    ex = None
-    try:
-        ex = _executor(executor, workers, ray_address)
+    with _executor(executor, workers, ray_address) as ex:
         m = build_shards(directory, tokenizer, out, mix=mix, valid_fraction=valid_fraction,
                          test_fraction=test_fraction, workers=workers, max_shard_mb=max_shard_mb, seed=seed,
                          overwrite=overwrite, executor=ex, progress=progress)
-    except CurateError as exc:
-        _fail(exc)
-    finally:
-        if ex is not None:
-            ex.close()
     t = m["timings"]
     typer.echo(f"shards ({m['dtype']}, eod id {m['eod_id']}) in {t['seconds']:,.1f} s "
                f"({t['tokens_per_s']:,.0f} tokens/s) -> {out}")

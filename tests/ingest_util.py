@@ -17,6 +17,22 @@ NEWS_KO = REPO_ROOT / "sample_data" / "news" / "korean-english-park.dev.ko.txt"
 NEWS_EN = REPO_ROOT / "sample_data" / "news" / "korean-english-park.dev.en.txt"
 
 
+def ingest_sample_reviews(out: Path) -> None:
+    """``sample_data/reviews`` (4,000 NSMC reviews, Korean) into ``out`` as source ``reviews``."""
+    from curate.ingest import ReaderOptions, ingest
+
+    ingest([str(NSMC.parent)], source="reviews", out=out, options=ReaderOptions(text_field="review", lang="ko"),
+           progress=False)
+
+
+def ingest_sample_news_and_reviews(out: Path) -> None:
+    """Korean + English news (one document per line, source ``news``) and the Korean reviews."""
+    from curate.ingest import ingest
+
+    ingest([str(NEWS_KO.parent)], source="news", out=out, progress=False)
+    ingest_sample_reviews(out)
+
+
 def nsmc_bytes() -> bytes:
     """The decompressed NSMC reviews JSONL (4,000 lines)."""
     return zstandard.ZstdDecompressor().stream_reader(NSMC.open("rb")).read()

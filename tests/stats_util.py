@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "sample_data"
 sys.path.insert(0, str(ROOT / "bench"))
 from bench_stats import make_run  # noqa: E402
+from ingest_util import ingest_sample_reviews  # noqa: E402
 
 #: personal data planted in documents that html_residue drops: must never reach a report
 PLANTED = ["010-2345-6789", "chulsoo.kim@example.org", "850505-1234567", "415-555-0199"]
@@ -63,8 +64,7 @@ def build_runs(base: Path) -> dict[str, Path]:
         "".join(json.dumps({"text": t}, ensure_ascii=False) + "\n" for t in PLANTED_TEXTS), encoding="utf-8")
     raw = paths["raw"]
     ingest([str(src / "news")], source="news", out=raw, options=ReaderOptions(lang="ko"), progress=False)
-    ingest([str(SAMPLE / "reviews")], source="reviews", out=raw, options=ReaderOptions(text_field="review", lang="ko"),
-           progress=False)
+    ingest_sample_reviews(raw)
     ingest([str(SAMPLE / "web" / "html")], source="webpage", out=raw, progress=False)
     ingest([str(src / "forum")], source="forum", out=raw, progress=False)
     Pipeline(parse_recipe(recipe_text(5)), progress=False).run(raw, paths["run"])

@@ -16,16 +16,15 @@ pytest.importorskip("tokenizers")
 
 from curate.cli import app  # noqa: E402
 from curate.errors import CurateError  # noqa: E402
-from curate.ingest import ReaderOptions, ingest  # noqa: E402
+from curate.ingest import ingest  # noqa: E402
 from curate.pipeline import Pipeline, parse_recipe  # noqa: E402
 from curate.shards import IndexedDataset, IndexedDatasetWriter, ShardSet, best_dtype, build_shards  # noqa: E402
 from curate.shards import build as build_mod  # noqa: E402
 from curate.tokenizer import load_tokenizer, train_tokenizer  # noqa: E402
 from curate.tokenizer.corpus import iter_batches, open_corpus, unit_hash  # noqa: E402
 from curate.tokens import EOD_ID, PAD_ID, TOKEN_IDS  # noqa: E402
+from ingest_util import ingest_sample_news_and_reviews  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-SAMPLE = ROOT / "sample_data"
 
 RECIPE = """
 name = "shards-test"
@@ -78,9 +77,7 @@ def run_dir(tmp_path_factory) -> Path:
               "주민번호 <|rrn|> 전화 <|tell|> 계좌 <|acc|> 메일 <|email|>",
               "이모지 😀👍🏽👨‍👩‍👧‍👦\n\n줄바꿈\t탭  공백", "   "]
     extra.write_text("".join(json.dumps({"text": t}, ensure_ascii=False) + "\n" for t in tricky), encoding="utf-8")
-    ingest([str(SAMPLE / "news")], source="news", out=raw, progress=False)
-    ingest([str(SAMPLE / "reviews")], source="reviews", out=raw, options=ReaderOptions(text_field="review", lang="ko"),
-           progress=False)
+    ingest_sample_news_and_reviews(raw)
     ingest([str(extra)], source="tricky", out=raw, progress=False)
     out = tmp_path_factory.mktemp("run") / "clean"
     Pipeline(parse_recipe(RECIPE), progress=False).run(raw, out)

@@ -14,15 +14,13 @@ pytest.importorskip("tokenizers")
 
 from curate.cli import app  # noqa: E402
 from curate.errors import CurateError  # noqa: E402
-from curate.ingest import ReaderOptions, ingest  # noqa: E402
 from curate.shards.build import shard_encoder  # noqa: E402
 from curate.stats.summary import render  # noqa: E402
 from curate.tokenizer import load_tokenizer, tokenizer_stats, train_tokenizer  # noqa: E402
 from curate.tokenizer.corpus import iter_batches, open_corpus  # noqa: E402
 from curate.tokens import EOD_ID, EOD_TOKEN, PAD_ID, PII_TOKENS, SPECIAL_TOKENS, TOKEN_IDS  # noqa: E402
+from ingest_util import ingest_sample_news_and_reviews  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-SAMPLE = ROOT / "sample_data"
 
 TRICKY = [
     "아버지가방에들어가신다. 한국어 형태소 분석은 어렵다!",
@@ -44,9 +42,7 @@ TRICKY = [
 def raw(tmp_path_factory) -> Path:
     """Korean + English news (one document per line) and Korean reviews."""
     out = tmp_path_factory.mktemp("raw")
-    ingest([str(SAMPLE / "news")], source="news", out=out, progress=False)
-    ingest([str(SAMPLE / "reviews")], source="reviews", out=out, options=ReaderOptions(text_field="review", lang="ko"),
-           progress=False)
+    ingest_sample_news_and_reviews(out)
     return out
 
 

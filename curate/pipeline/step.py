@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Sequence
+from typing import Any, Callable, ClassVar, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -32,6 +32,22 @@ class StepResult:
     keep: Any = None  # np.ndarray[bool] | pa.BooleanArray | list[bool]
     reason: Any = None  # sequence of str|None (ignored where kept) or one str for every dropped row
     metrics: dict[str, Any] = field(default_factory=dict)
+
+
+def failed_checks(checks: Sequence[tuple[np.ndarray, Callable[[int], str]]], n: int) -> tuple[np.ndarray, list | None]:
+    """``keep`` (no check failed) and a reason per dropped row naming *every* check it failed,
+    comma-joined (``"2 words < 3, 2 chars < 5"``); each check is (failed mask, text of row i).
+    Reasons are formatted for dropped rows only. (Rules checked in order, first failure only:
+    ``curate.steps.repetition.first_failure``.)"""
+    failed = np.zeros(n, dtype=bool)
+    for mask, _ in checks:
+        failed |= mask
+    if not failed.any():
+        return ~failed, None
+    reason: list[str | None] = [None] * n
+    for i in np.flatnonzero(failed).tolist():
+        reason[i] = ", ".join(text(i) for mask, text in checks if mask[i])
+    return ~failed, reason
 
 
 class _StepBase:
@@ -60,9 +76,23 @@ class Step(_StepBase):
     """Base class of per-batch steps. Subclasses set ``name``, ``kind``, ``Params`` and ``metrics``."""
 
     kind: ClassVar[str] = "filter"  # "mapper" or "filter"
+    # attributes setup() builds (models, engines, compiled lists): never pickled, so a step travels to
+    # workers as its parameters only, and its pickle (the per-process cache key) does not hold a model
+    resources: ClassVar[tuple[str, ...]] = ()
 
     def setup(self) -> None:
         """Load models or compile resources once per worker process (not per batch)."""
+
+    def ready(self) -> None:
+        """Run setup() unless it has run on this object (a step unpickled on a worker has not)."""
+        if any(not hasattr(self, r) for r in self.resources):
+            self.setup()
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        for r in self.resources:
+            state.pop(r, None)
+        return state
 
     def apply(self, batch: pa.RecordBatch) -> StepResult:  # pragma: no cover - abstract
         raise NotImplementedError

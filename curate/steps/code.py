@@ -40,7 +40,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from curate.pipeline.step import Step, StepResult, register_step
+from curate.pipeline.step import Step, StepResult, failed_checks, register_step
 from curate.steps.normalize import ints, mask_of, text_column
 
 # Statement-like endings. A ";" alone is not enough: English list items and patent claim elements
@@ -122,16 +122,8 @@ class BrokenCode(Step):
         fraction, unbalanced, fences = code_lines(text_column(batch), p.count_fenced_lines)
         too_much = fraction > p.max_code_line_fraction
         bad_fences = unbalanced if p.drop_unbalanced_fences else np.zeros_like(unbalanced)
-        keep = ~(too_much | bad_fences)
-        reason = None
-        if not keep.all():
-            reason = [None] * len(keep)
-            for i in np.flatnonzero(~keep):
-                parts = []
-                if too_much[i]:
-                    parts.append(f"code-like lines {fraction[i]:.2f} > {p.max_code_line_fraction:g}")
-                if bad_fences[i]:
-                    parts.append(f"unbalanced ``` fences ({fences[i]})")
-                reason[i] = ", ".join(parts)
+        keep, reason = failed_checks([
+            (too_much, lambda i: f"code-like lines {fraction[i]:.2f} > {p.max_code_line_fraction:g}"),
+            (bad_fences, lambda i: f"unbalanced ``` fences ({fences[i]})")], len(fraction))
         return StepResult(keep=keep, reason=reason,
                           metrics={"code_line_fraction": fraction, "unbalanced_fences": unbalanced})

@@ -174,6 +174,7 @@ class HateSpeech(Step):
     """
 
     name = "hate_speech"
+    resources = ("_scorer", "_words")
     kind = "filter"
     metrics = {"hate_score": pa.float64(), "hate_label": pa.string(), "hate_lines": pa.int64(),
                "hate_wordlist_hits": pa.int64()}
@@ -212,15 +213,8 @@ class HateSpeech(Step):
                                       max_line_chars=p.max_line_chars)
         self._words = WordList(p.wordlist) if p.wordlist is not None else None
 
-    def __getstate__(self) -> dict:
-        state = dict(self.__dict__)
-        state.pop("_scorer", None)
-        state.pop("_words", None)
-        return state
-
     def apply(self, batch: pa.RecordBatch) -> StepResult:
-        if not hasattr(self, "_scorer"):
-            self.setup()
+        self.ready()
         p = self.params
         text = text_column(batch)
         n = len(text)

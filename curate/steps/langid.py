@@ -50,6 +50,7 @@ class LangId(Step):
     """
 
     name = "lang_id"
+    resources = ("_lid",)
     kind = "filter"
     metrics = {"lid_lang": pa.string(), "lid_score": pa.float64(), "lid_short": pa.bool_()}
     doc_columns = {"lang_score": pa.float64()}
@@ -102,14 +103,8 @@ class LangId(Step):
                 raise CurateError(f"step {self.id}: language code(s) {', '.join(map(repr, bad))} are not labels "
                                   f"of {p.model} (its labels look like {sorted(labels)[:5]})")
 
-    def __getstate__(self) -> dict:  # pickles (and the per-process cache key) never carry the model
-        state = dict(self.__dict__)
-        state.pop("_lid", None)
-        return state
-
     def apply(self, batch: pa.RecordBatch) -> StepResult:
-        if not hasattr(self, "_lid"):
-            self.setup()
+        self.ready()
         p = self.params
         text = text_column(batch)
         r = self._lid.identify(text)

@@ -22,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from curate.pipeline.step import Step, StepResult, register_step
+from curate.pipeline.step import Step, StepResult, failed_checks, register_step
 from curate.steps.normalize import ints, mask_of, text_column
 
 ALNUM_RE = r"[\p{L}\p{N}]"
@@ -114,15 +114,6 @@ class ShortText(Step):
         words, chars = count_words(text_column(batch), p.unspaced_scripts)
         few_words = words < p.min_words
         few_chars = chars < p.min_chars
-        keep = ~(few_words | few_chars)
-        reason = None
-        if not keep.all():
-            reason = [None] * len(keep)
-            for i in np.flatnonzero(~keep):
-                parts = []
-                if few_words[i]:
-                    parts.append(f"{words[i]} words < {p.min_words}")
-                if few_chars[i]:
-                    parts.append(f"{chars[i]} chars < {p.min_chars}")
-                reason[i] = ", ".join(parts)
+        keep, reason = failed_checks([(few_words, lambda i: f"{words[i]} words < {p.min_words}"),
+                                      (few_chars, lambda i: f"{chars[i]} chars < {p.min_chars}")], len(words))
         return StepResult(keep=keep, reason=reason, metrics={"short_words": words, "short_chars": chars})

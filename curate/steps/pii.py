@@ -17,7 +17,6 @@ from __future__ import annotations
 import importlib.util
 import re
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -68,6 +67,7 @@ class Pii(Step):
     """
 
     name = "pii"
+    resources = ("_engine", "_prefilter")
     kind = "mapper"
     metrics = {"pii_total": pa.int64(), **{f"pii_{k}": pa.int64() for k in PII_TOKENS}}
 
@@ -114,16 +114,8 @@ class Pii(Step):
                                  phone_regions=p.phone_regions)
         self._prefilter = prefilter_regex(p.entities) if p.prefilter else None
 
-    def __getstate__(self) -> dict[str, Any]:
-        # the presidio engine is built per process in setup(); only the parameters travel
-        state = dict(self.__dict__)
-        state.pop("_engine", None)
-        state.pop("_prefilter", None)
-        return state
-
     def apply(self, batch: pa.RecordBatch) -> StepResult:
-        if getattr(self, "_engine", None) is None:
-            self.setup()
+        self.ready()
         text = text_column(batch)
         n = len(text)
         counts = {k: np.zeros(n, dtype=np.int64) for k in PII_TOKENS}

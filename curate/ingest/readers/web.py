@@ -260,23 +260,20 @@ class _GuardedStream:
         self.position = 0
         self.error: BaseException | None = None
 
-    def read(self, n: int = -1) -> bytes:
+    def _counted(self, fn, n: int) -> bytes:
         try:
-            data = self._stream.read(n)
+            data = fn(n)
         except Exception as exc:
             self.error = self.error or exc
             raise
         self.position += len(data)
         return data
 
+    def read(self, n: int = -1) -> bytes:
+        return self._counted(self._stream.read, n)
+
     def readline(self, n: int = -1) -> bytes:
-        try:
-            data = self._stream.readline(n)
-        except Exception as exc:
-            self.error = self.error or exc
-            raise
-        self.position += len(data)
-        return data
+        return self._counted(self._stream.readline, n)
 
     def tell(self) -> int:
         return self.position
